@@ -1,0 +1,35 @@
+# SeeClear-lite task runner. Two commands matter (see README):
+#   make run   - set up .venv if needed, then execute every notebook with papermill into results/
+#   make test  - set up .venv if needed, then the full test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch is installed first and on its own: `pip install torch==2.13.0` takes the CPU wheel on the
+# kit's build machines; a bare `torch` requirement would pull a multi-GB CUDA build there.
+# On a GPU machine, override it, e.g. `make run TORCH_SPEC="torch==2.13.0 --index-url ..."`.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.seeclear-installed
+PROFILE ?= auto
+OUT ?=
+
+.PHONY: run test venv clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m seeclear_lite run --profile $(PROFILE) $(if $(OUT),--out $(OUT),)
+
+test: $(STAMP)
+	rm -rf build/executed
+	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests --durations=15 -ra
+	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest build/executed \
+		--nbval-lax --nbval-current-env -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,103 @@
+"""What every notebook calls right after its ``parameters`` cell.
+
+``ctx = start(PROFILE, SEED, RESULTS_DIR)`` resolves the profile, picks the device (through the one
+device helper), seeds every RNG, prints the kit version, torch version and device, and returns a
+:class:`NotebookContext` whose ``savefig`` and ``record`` write figures (PNG) and a JSON summary into
+the results folder that ``python -m seeclear_lite run`` collects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .utils.device import get_device, resolve_profile
+from .utils.io import atomic_write_bytes, atomic_write_text
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) RNGs."""
+    if not isinstance(seed, int):
+        raise TypeError(f"SEED must be an int, got {type(seed).__name__} ({seed!r}).")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class NotebookContext:
+    """Profile, device and output folder of one notebook run."""
+
+    profile: str
+    device: torch.device
+    seed: int
+    results_dir: Path
+    name: str = "notebook"
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def smoke(self) -> bool:
+        return self.profile == "smoke"
+
+    def pick(self, smoke, cpu, cuda):
+        """Return the value for the current profile: ``ctx.pick(smoke=2, cpu=200, cuda=20_000)``."""
+        return {"smoke": smoke, "cpu": cpu, "cuda": cuda}[self.profile]
+
+    def savefig(self, fig, name: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as PNG under ``results_dir/figures`` (atomically) and return the path."""
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return atomic_write_bytes(self.results_dir / "figures" / f"{self.name}_{name}.png", buf.getvalue())
+
+    def record(self, **values) -> None:
+        """Add JSON-serialisable values to this notebook's summary (``results_dir/summary_<name>.json``)."""
+        self.summary.update(values)
+        atomic_write_text(self.results_dir / f"summary_{self.name}.json",
+                          json.dumps(self.summary, indent=2, sort_keys=True, default=_jsonable))
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+
+
+def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathLike | None = None,
+          name: str | None = None, device: str | None = None) -> NotebookContext:
+    """Resolve ``profile`` (None = auto), choose the device, seed everything, print the environment line."""
+    profile = resolve_profile(profile)
+    dev = get_device(profile, device)
+    seed_everything(seed)
+    if results_dir is None:
+        results_dir = Path(os.environ.get("SEECLEAR_RESULTS", "results")) / "interactive"
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:  # matplotlib figures as PNG inline (stable under nbval, small in executed notebooks)
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats("png")
+    except Exception:  # outside IPython: nothing to configure
+        pass
+    gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+    print(f"seeclear_lite {__version__} | torch {torch.__version__} | python {platform.python_version()} "
+          f"| profile {profile} | device {dev}{gpu}")
+    return NotebookContext(profile=profile, device=dev, seed=seed, results_dir=results_dir,
+                           name=name or "notebook")

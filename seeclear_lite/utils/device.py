@@ -1,0 +1,46 @@
+"""The one place that chooses a device and a run profile.
+
+Everything else in the kit (notebooks, CLI, tests) calls :func:`get_device` or :func:`resolve_profile`
+instead of writing ``.cuda()`` or a device string, so the same code runs on a laptop CPU and on a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+#: The run profiles. ``smoke``: seconds, for CI; ``cpu``: minutes on a 2-core CPU; ``cuda``: the real run.
+PROFILES = ("smoke", "cpu", "cuda")
+
+#: Environment variable that picks the profile when a notebook's ``PROFILE`` parameter is ``None``.
+PROFILE_ENV = "SEECLEAR_PROFILE"
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """Return the run profile: the argument, else ``$SEECLEAR_PROFILE``, else ``cuda`` if a CUDA device
+    is available, else ``cpu``. ``"auto"`` means the same as ``None``."""
+    if profile is None or profile == "auto":
+        profile = os.environ.get(PROFILE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {profile!r}: use one of {PROFILES} (or None / 'auto' to choose "
+            f"automatically; the environment variable {PROFILE_ENV} can also set it)."
+        )
+    if profile == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "Profile 'cuda' was asked for but torch sees no CUDA device "
+            f"(torch {torch.__version__}). Use PROFILE='cpu' or 'smoke', or install a CUDA build of torch."
+        )
+    return profile
+
+
+def get_device(profile: str | None = None, device: str | torch.device | None = None) -> torch.device:
+    """Pick the device: an explicit ``device`` wins; otherwise CUDA for the ``cuda`` profile (or when a
+    GPU is present and no profile is given), else CPU. The ``smoke`` and ``cpu`` profiles stay on the
+    CPU even on a GPU machine, so their numbers are comparable everywhere."""
+    if device is not None:
+        return torch.device(device)
+    if profile is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if resolve_profile(profile) == "cuda" else "cpu")

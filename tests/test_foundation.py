@@ -1,0 +1,92 @@
+"""Profiles, the device helper, atomic writes, the CLI and the notebook runner."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import torch
+
+from seeclear_lite.runner import run_sequence
+from seeclear_lite.utils import atomic_torch_save, atomic_write_text, get_device, resolve_profile
+
+
+def test_profile_auto_uses_env_then_hardware(monkeypatch):
+    monkeypatch.setenv("SEECLEAR_PROFILE", "smoke")
+    assert resolve_profile(None) == "smoke" and resolve_profile("auto") == "smoke"
+    monkeypatch.delenv("SEECLEAR_PROFILE")
+    assert resolve_profile(None) == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_profile("cpu") == "cpu"
+
+
+def test_bad_profile_is_named(monkeypatch):
+    with pytest.raises(ValueError, match=r"Unknown profile 'fast'.*smoke"):
+        resolve_profile("fast")
+    monkeypatch.setenv("SEECLEAR_PROFILE", "gpu")
+    with pytest.raises(ValueError, match="SEECLEAR_PROFILE"):
+        resolve_profile(None)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_profile_without_gpu_says_why():
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_profile("cuda")
+
+
+def test_device_helper():
+    assert get_device("smoke").type == "cpu" and get_device("cpu").type == "cpu"
+    assert get_device(None, "cpu") == torch.device("cpu")
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    atomic_torch_save({"w": torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        atomic_torch_save({"w": Unpicklable()}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"], "no temp file may be left behind"
+    atomic_write_text(tmp_path / "a" / "b.txt", "hi")
+    assert (tmp_path / "a" / "b.txt").read_text() == "hi"
+
+
+def test_cli_help_and_unknown_command():
+    out = subprocess.run([sys.executable, "-m", "seeclear_lite", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "run" in out.stdout and "evaluate" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "seeclear_lite", "trian"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown command 'trian'" in bad.stderr
+
+
+def _tiny_notebook(path, body="ctx.record(answer=42)"):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    params = nbformat.v4.new_code_cell("PROFILE = None\nSEED = 0\nRESULTS_DIR = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from seeclear_lite.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body),
+        nbformat.v4.new_markdown_cell("Next: nothing.")]
+    nbformat.write(nb, str(path))
+
+
+def test_runner_executes_sequence_and_writes_summary(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _tiny_notebook(nbdir / "01_tiny.ipynb")
+    out = tmp_path / "out"
+    summary = run_sequence("smoke", out, notebook_dir=nbdir)
+    assert summary["ok"] and summary["notebooks"][0]["results"] == {"answer": 42}
+    assert (out / "01_tiny.ipynb").exists() and "01_tiny.ipynb | ok" in (out / "summary.md").read_text()
+    assert json.loads((out / "summary.json").read_text())["profile"] == "smoke"
+
+
+def test_runner_reports_a_failing_notebook(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _tiny_notebook(nbdir / "01_tiny.ipynb", body="raise ValueError('planted failure')")
+    summary = run_sequence("smoke", tmp_path / "out", notebook_dir=nbdir)
+    assert not summary["ok"] and "planted failure" in summary["notebooks"][0]["error"]
