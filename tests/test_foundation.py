@@ -90,3 +90,28 @@ def test_runner_reports_a_failing_notebook(tmp_path):
     _tiny_notebook(nbdir / "01_tiny.ipynb", body="raise ValueError('planted failure')")
     summary = run_sequence("smoke", tmp_path / "out", notebook_dir=nbdir)
     assert not summary["ok"] and "planted failure" in summary["notebooks"][0]["error"]
+
+
+def test_nbval_check_output_cells_catch_a_changed_number(tmp_path):
+    """The determinism check of `make test`: nbval re-runs an executed notebook and compares the cells
+    marked NBVAL_CHECK_OUTPUT; a changed number there fails, a changed number elsewhere does not."""
+    import papermill
+
+    src = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nb.cells = [nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(round(0.1 + 0.2, 6))"),
+                nbformat.v4.new_code_cell("import time\nprint(time.time())")]
+    nbformat.write(nb, str(src))
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(str(src), str(executed), kernel_name="python3", progress_bar=False)
+
+    def nbval(path):
+        return subprocess.run([sys.executable, "-m", "pytest", str(path), "--nbval-lax", "--nbval-current-env",
+                               "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
+
+    assert nbval(executed).returncode == 0
+    tampered = nbformat.read(str(executed), as_version=4)
+    tampered.cells[0].outputs[0]["text"] = "0.31\n"
+    nbformat.write(tampered, str(tmp_path / "tampered.ipynb"))
+    assert nbval(tmp_path / "tampered.ipynb").returncode != 0
