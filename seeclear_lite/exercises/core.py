@@ -1,0 +1,99 @@
+"""Machinery shared by the exercise checks: random float64 cases, comparisons that explain themselves.
+
+A check calls the student's function on fresh random inputs (several shapes, float64), compares it
+with the package's reference and, on a mismatch, raises :class:`ExerciseError` whose message says what
+is wrong in words: the shape expected, which term looks wrong, the largest error and where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+
+class ExerciseError(AssertionError):
+    """A student's answer is not right yet; the message explains why."""
+
+
+@dataclass
+class Exercise:
+    """One exercise: its id ("1.2"), title, check function, and planted mistakes the check must catch."""
+
+    id: str
+    title: str
+    check: Callable
+    #: name -> (wrong function, a piece of the message the check must print for it)
+    planted: dict = field(default_factory=dict)
+    minutes: int = 10
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(id: str, title: str, minutes: int = 10):
+    """Register a check function as exercise ``id``."""
+
+    def wrap(fn):
+        REGISTRY[id] = Exercise(id, title, fn, minutes=minutes)
+        fn.exercise_id = id
+        return fn
+
+    return wrap
+
+
+def planted(id: str, name: str, expect: str):
+    """Register a deliberately wrong answer for exercise ``id`` whose check message must contain ``expect``."""
+
+    def wrap(fn):
+        REGISTRY[id].planted[name] = (fn, expect)
+        return fn
+
+    return wrap
+
+
+def call(id: str, fn: Callable, *args, **kwargs):
+    """Call the student's function; turn NotImplementedError and crashes into a readable ExerciseError."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise ExerciseError(f"Exercise {id}: not implemented yet ({err}). Replace the `raise` with your code.") from None
+    except ExerciseError:
+        raise
+    except Exception as err:
+        shapes = ", ".join(str(tuple(a.shape)) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args)
+        raise ExerciseError(f"Exercise {id}: your function raised {type(err).__name__}: {err} "
+                            f"(called with arguments of shape/type {shapes}).") from err
+
+
+def compare(id: str, got, want: torch.Tensor, what: str, atol: float = 1e-10, hint: str = "") -> float:
+    """Check ``got`` equals ``want`` (shape, dtype family, values within ``atol``); return the max error."""
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"Exercise {id}: {what} should be a torch.Tensor, got {type(got).__name__}.")
+    if tuple(got.shape) != tuple(want.shape):
+        raise ExerciseError(f"Exercise {id}: {what} has shape {tuple(got.shape)}, expected {tuple(want.shape)}.")
+    if not torch.isfinite(got).all():
+        bad = (~torch.isfinite(got)).nonzero()[0].tolist()
+        raise ExerciseError(f"Exercise {id}: {what} contains NaN/inf (first at index {bad}).")
+    err = (got.to(want.dtype) - want).abs()
+    worst = err.max().item()
+    if worst > atol:
+        where = tuple(divmod_index(err.argmax().item(), want.shape))
+        raise ExerciseError(
+            f"Exercise {id}: {what} is wrong: largest error {worst:.3g} at index {where} "
+            f"(yours {got.reshape(-1)[err.argmax()].item():.6g}, expected {want.reshape(-1)[err.argmax()].item():.6g}; "
+            f"tolerance {atol:g}).{(' Hint: ' + hint) if hint else ''}")
+    return worst
+
+
+def divmod_index(flat: int, shape) -> list[int]:
+    idx = []
+    for size in reversed(shape):
+        flat, r = divmod(flat, size)
+        idx.append(r)
+    return list(reversed(idx))
+
+
+def passed(id: str, detail: str) -> None:
+    print(f"✓ Exercise {id} passed: {detail}")
