@@ -83,7 +83,8 @@ def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathL
     dev = get_device(profile, device)
     seed_everything(seed)
     if results_dir is None:
-        results_dir = Path(os.environ.get("SEECLEAR_RESULTS", "results")) / "interactive"
+        default = Path(__file__).resolve().parents[1] / "results"  # the repo's results/, whatever the cwd
+        results_dir = Path(os.environ.get("SEECLEAR_RESULTS", default)) / "interactive"
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     try:  # matplotlib figures as PNG inline (stable under nbval, small in executed notebooks)
