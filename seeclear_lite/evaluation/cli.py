@@ -1,0 +1,53 @@
+"""``python -m seeclear_lite evaluate``: super-resolve a dataset and write a metrics table.
+
+``--gt`` takes either a BasicSR root (``<root>/GT/<clip>/%08d.png``, and ``<root>/BIx4/<clip>/`` is used
+as LR when present) or the GT folder itself (``<GT>/<clip>/%08d.png``); without LR frames they are made
+with the BI degradation (MATLAB bicubic x4, rounded to 8 bits). Results go to ``--out``: the SR frames
+(``SR/<clip>/%08d.png``), ``metrics.json`` / ``.csv`` / ``.md`` (per clip + average) and ``run.json``.
+
+Example (the committed sample clips, the baseline row)::
+
+    python -m seeclear_lite evaluate --gt data/samples --method bicubic --out results/eval_bicubic
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Super-resolve every clip of a dataset (BasicSR layout) and write the SR frames and a "
+                          "metrics table: PSNR/SSIM on RGB and Y, LPIPS (VGG), temporal metrics, timing.")
+    parser.epilog = __doc__.split("\n\n")[1].replace("``", "")
+    parser.add_argument("--gt", type=Path, required=True, help="BasicSR root (with GT/) or the GT folder itself")
+    parser.add_argument("--lr", type=Path, default=None, help="LR folder <LR>/<clip>/ (default: <gt>/BIx4, "
+                                                              "else BI degradation on the fly)")
+    parser.add_argument("--method", choices=("bicubic", "checkpoint"), default="bicubic",
+                        help="bicubic: the baseline row; checkpoint: a trained model (not available yet)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint for --method checkpoint")
+    parser.add_argument("--out", type=Path, required=True, help="results folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
+    parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped on each side before "
+                                                                   "PSNR/SSIM (default 0, as the paper)")
+    parser.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip")
+    parser.add_argument("--clips", nargs="+", default=None, help="only these clips")
+    parser.add_argument("--scale", type=int, default=4, help="super-resolution factor (default 4)")
+    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS and tLP (no weights needed)")
+    parser.add_argument("--device", default=None, help="device for the method and LPIPS (default: auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .harness import MethodUnavailable, evaluate
+
+    try:
+        evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
+                 crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
+                 use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
+                 progress=not args.no_progress)
+    except (MethodUnavailable, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

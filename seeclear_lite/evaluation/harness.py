@@ -1,0 +1,264 @@
+"""The evaluation harness: super-resolve every clip of a dataset and tabulate SeeClear's Table 1 metrics.
+
+For each clip of a BasicSR-layout dataset (REDS4, Vid4, the sample clips) the harness
+
+1. reads the GT frames and the LR frames (``BIx4/`` or made on the fly with the BI degradation, rounded
+   to 8 bits as a ``BIx4`` folder stores them),
+2. super-resolves the LR frames with the chosen method (``bicubic``: MATLAB bicubic x4, the baseline row
+   of Table 1) and rounds them to 8 bits, **as saved** (metrics are computed on the saved frames, like
+   the VSR literature does),
+3. writes the SR frames as ``<out>/SR/<clip>/%08d.png``,
+4. computes per frame PSNR and SSIM on RGB and on Y (MATLAB ``rgb2ycbcr``), LPIPS (VGG, the paper's
+   choice) and, per transition of consecutive frames, the temporal metrics tMAE and tLP
+   (:mod:`seeclear_lite.metrics.temporal`),
+5. writes ``metrics.json``, ``metrics.csv`` and ``metrics.md`` (per clip + average), ``per_frame.csv`` and
+   ``run.json`` (settings, timing, versions).
+
+Averages are **means over clips of the per-clip means over frames** (over transitions for the
+temporal metrics), as REDS4 / Vid4 results are reported. ``metrics.json`` has exactly the keys
+``{"method", "average", "clips"}``; ``average`` and each ``clips[<clip>]`` hold :data:`METRIC_KEYS` (None
+for a metric that was switched off; values raw: PSNR in dB, the others in [0, 1] units). Outside tools
+read these names: keep them stable. ``metrics.md`` shows tMAE x255 (8-bit levels) and tLP x100.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..utils.io import atomic_write_text
+
+#: Keys of every row of metrics.json (stable: outside tools read them).
+METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
+#: Files and folders the harness writes into ``out`` (and replaces with ``overwrite=True``).
+OUTPUTS = ("SR", "metrics.json", "metrics.csv", "metrics.md", "per_frame.csv", "run.json")
+METHODS = ("bicubic", "checkpoint")
+
+_HEADERS = {"psnr_rgb": "PSNR RGB (dB)", "ssim_rgb": "SSIM RGB", "psnr_y": "PSNR Y (dB)", "ssim_y": "SSIM Y",
+            "lpips_vgg": "LPIPS VGG", "tmae": "tMAE (x255)", "tlp": "tLP (x100)", "sr_ms_per_frame": "ms/frame"}
+
+
+class MethodUnavailable(RuntimeError):
+    """The requested SR method cannot run in this version of the kit."""
+
+
+def get_method(name: str, checkpoint=None, scale: int = 4):
+    """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method."""
+    if name == "bicubic":
+        from ..degradation import bicubic_upsample
+
+        # float64: the 8-bit result is then exact (float32 flips a few .5 roundings); cheap for bicubic
+        return lambda lr: bicubic_upsample(lr.double(), scale)
+    if name == "checkpoint":
+        raise MethodUnavailable(
+            "--method checkpoint is not available until the training engine exists in this version of the kit "
+            "(the SeeClear model and its sampler come with the training issues). Use --method bicubic for the "
+            "baseline row."
+        )
+    raise ValueError(f"Unknown method {name!r}; choose one of {METHODS}.")
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    existing = [name for name in OUTPUTS if (out / name).exists()]
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder.")
+    if existing and not overwrite:
+        raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
+                              f"them, or choose another --out folder.")
+    for name in existing:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _load_lpips(device, enabled: bool):
+    if not enabled:
+        return None, None
+    from ..metrics import get_lpips
+
+    try:
+        return get_lpips("vgg", device), get_lpips("alex", device)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}\n(Or run the evaluation without LPIPS: --no-lpips.)") from err
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: int = 4, crop_border: int = 0,
+             max_frames: int | None = None, clips=None, use_lpips: bool = True, overwrite: bool = False,
+             device=None, chunk: int = 8, progress: bool = True, log=print) -> dict:
+    """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
+
+    Args:
+        gt: a BasicSR root (``<gt>/GT/<clip>/``, LR from ``<gt>/BIx4/`` when present) or the GT folder itself.
+        out: results folder; refuses to replace earlier results unless ``overwrite``.
+        lr: LR folder (``<lr>/<clip>/``); default ``<gt>/BIx4`` if present, else BI degradation on the fly.
+        crop_border: pixels removed on each side before PSNR/SSIM (0 = the paper's convention).
+        max_frames: evaluate only the first N frames of each clip.
+        clips: only these clip names.
+        use_lpips: compute LPIPS and tLP (needs the weights once: ``python -m seeclear_lite.metrics.lpips_weights``).
+        device: where the method and LPIPS run (default: CUDA if available, else CPU).
+        chunk: frames processed at once (memory bound).
+    """
+    from tqdm.auto import tqdm
+
+    from ..data.datasets import FolderClips, degrade_uint8, resolve_basicsr_root
+    from ..data.io import to_uint8, uint8_to_float, write_image
+    from ..metrics import psnr, ssim, temporal_error, temporal_lpips
+    from ..utils.device import get_device
+
+    sr_fn = get_method(method, checkpoint, scale)
+    if crop_border < 0:
+        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    gt_dir, lr_dir = resolve_basicsr_root(gt, lr)
+    source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
+    out = Path(out)
+    device = get_device(device=device)
+    lp_vgg, lp_alex = _load_lpips(device, use_lpips)
+    _prepare_out(out, overwrite)
+    log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
+        f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
+
+    per_clip, per_frame_rows, frames_total = {}, [], 0
+    t_start = time.perf_counter()
+    for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
+        n = source.num_frames(name)
+        values = {k: [] for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp")}
+        sr_seconds, prev_sr, prev_gt = 0.0, None, None
+        bar = tqdm(total=n, desc=f"  {name}", unit="frame", leave=False, disable=not progress)
+        for s in range(0, n, chunk):
+            idx = range(s, min(s + chunk, n))
+            gt_u8 = source.load_gt(name, idx)
+            lr_u8 = source.load_lr(name, idx)
+            if lr_u8 is None:
+                lr_u8 = degrade_uint8(gt_u8, scale)
+            gt_f = uint8_to_float(gt_u8)
+            lr_f = uint8_to_float(lr_u8).to(device)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                sr = sr_fn(lr_f)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            sr_seconds += time.perf_counter() - t0
+            if sr.shape[-2:] != gt_f.shape[-2:]:
+                raise ValueError(f"{method} returned frames of size {tuple(sr.shape[-2:])} for GT "
+                                 f"{tuple(gt_f.shape[-2:])} in clip {name!r}.")
+            sr_u8 = to_uint8(sr).cpu().permute(0, 2, 3, 1).numpy()  # the frames as saved (8 bit) ...
+            for j, i in enumerate(idx):
+                write_image(out / "SR" / name / f"{i:08d}.png", sr_u8[j])
+            sr = uint8_to_float(sr_u8)  # ... and as read back: metrics are computed on exactly these
+            values["psnr_rgb"] += psnr(sr, gt_f, crop_border).tolist()
+            values["ssim_rgb"] += ssim(sr, gt_f, crop_border).tolist()
+            values["psnr_y"] += psnr(sr, gt_f, crop_border, y_channel=True).tolist()
+            values["ssim_y"] += ssim(sr, gt_f, crop_border, y_channel=True).tolist()
+            if lp_vgg is not None:
+                with torch.no_grad():
+                    values["lpips_vgg"] += lp_vgg(sr.to(device), gt_f.to(device)).double().cpu().tolist()
+            # temporal metrics on every transition t -> t+1, including the one across chunks
+            seq_sr = sr if prev_sr is None else torch.cat([prev_sr, sr])
+            seq_gt = gt_f if prev_gt is None else torch.cat([prev_gt, gt_f])
+            if len(seq_sr) >= 2:
+                pairs_sr = torch.stack([seq_sr[:-1], seq_sr[1:]], dim=1)  # [k, 2, 3, H, W]
+                pairs_gt = torch.stack([seq_gt[:-1], seq_gt[1:]], dim=1)
+                values["tmae"] += temporal_error(pairs_sr, pairs_gt).tolist()
+                if lp_alex is not None:
+                    values["tlp"] += temporal_lpips(pairs_sr.to(device), pairs_gt.to(device), net=lp_alex).tolist()
+            prev_sr, prev_gt = sr[-1:], gt_f[-1:]
+            bar.update(len(idx))
+        bar.close()
+        for i in range(n):
+            row = {"clip": name, "frame": i}
+            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg"):
+                row[k] = values[k][i] if values[k] else None
+            per_frame_rows.append(row)
+        mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
+        per_clip[name] = {
+            "psnr_rgb": mean(values["psnr_rgb"]), "ssim_rgb": mean(values["ssim_rgb"]),
+            "psnr_y": mean(values["psnr_y"]), "ssim_y": mean(values["ssim_y"]),
+            "lpips_vgg": mean(values["lpips_vgg"]),
+            "tmae": mean(values["tmae"]), "tlp": mean(values["tlp"]),
+            "sr_ms_per_frame": 1000.0 * sr_seconds / n,
+        }
+        frames_total += n
+    average = {}
+    for k in METRIC_KEYS:
+        vals = [c[k] for c in per_clip.values() if c[k] is not None]
+        average[k] = sum(vals) / len(vals) if len(vals) == len(per_clip) and vals else None
+    result = {"method": method,
+              "average": {k: _finite(v) for k, v in average.items()},
+              "clips": {c: {k: _finite(v) for k, v in row.items()} for c, row in per_clip.items()}}
+    run = {"kit_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+           "device": str(device), "method": method, "checkpoint": str(checkpoint) if checkpoint else None,
+           "scale": scale, "crop_border": crop_border, "max_frames": max_frames,
+           "gt": str(gt_dir), "lr": str(lr_dir) if lr_dir else "BI degradation on the fly (rounded to 8 bit)",
+           "lpips": use_lpips, "frames": {c: source.num_frames(c) for c in source.names},
+           "total_frames": frames_total, "wall_seconds": time.perf_counter() - t_start,
+           "units": {"tmae": "mean |d_sr - d_gt| of consecutive-frame differences, frames in [0, 1] "
+                             "(metrics.md shows it x255, in 8-bit levels)",
+                     "tlp": "TecoGAN tLP (AlexNet LPIPS), raw (metrics.md shows it x100, as TecoGAN)", "sr_ms_per_frame": "method only, no I/O"}}
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
+    atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
+    atomic_write_text(out / "per_frame.csv", _csv(per_frame_rows, ["clip", "frame", "psnr_rgb", "ssim_rgb",
+                                                                   "psnr_y", "ssim_y", "lpips_vgg"]))
+    atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")
+    log(metrics_markdown(result, run["frames"]))
+    return result
+
+
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "-"
+    if key.startswith("psnr"):
+        return f"{v:.2f}"
+    if key.startswith("ssim") or key.startswith("lpips"):
+        return f"{v:.4f}"
+    if key == "tmae":
+        return f"{v * 255:.2f}"
+    if key == "tlp":
+        return f"{v * 100:.2f}"
+    return f"{v:.1f}"
+
+
+def _csv(rows: list[dict], fields: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+    return buf.getvalue()
+
+
+def metrics_csv(result: dict, frames: dict | None = None) -> str:
+    """Per-clip rows and an ``average`` row, full precision."""
+    frames = frames or {}
+    rows = [{"clip": c, "frames": frames.get(c), **v} for c, v in result["clips"].items()]
+    rows.append({"clip": "average", "frames": sum(frames.values()) if frames else None, **result["average"]})
+    return _csv(rows, ["clip", "frames", *METRIC_KEYS])
+
+
+def metrics_markdown(result: dict, frames: dict | None = None) -> str:
+    """A markdown table, one row per clip plus the average (means over clips)."""
+    frames = frames or {}
+    head = ["clip", "frames", *(_HEADERS[k] for k in METRIC_KEYS)]
+    lines = [f"method: **{result['method']}**", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for c, v in result["clips"].items():
+        lines.append("| " + " | ".join([c, str(frames.get(c, "")), *(_fmt(k, v[k]) for k in METRIC_KEYS)]) + " |")
+    avg = result["average"]
+    lines.append("| " + " | ".join(["**average**", str(sum(frames.values())) if frames else "",
+                                    *(f"**{_fmt(k, avg[k])}**" for k in METRIC_KEYS)]) + " |")
+    return "\n".join(lines) + "\n"
