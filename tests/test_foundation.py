@@ -53,6 +53,10 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"], "no temp file may be left behind"
     atomic_write_text(tmp_path / "a" / "b.txt", "hi")
     assert (tmp_path / "a" / "b.txt").read_text() == "hi"
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a" / "b.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_cli_help_and_unknown_command():
