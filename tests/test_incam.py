@@ -1,0 +1,305 @@
+"""InCAM (Eqs. 10–15): shapes, gradients, switches, frame permutations, 3-D windows."""
+
+import types
+
+import pytest
+import torch
+
+from seeclear_lite.models import Conditioning
+from seeclear_lite.semantics import (ClipTokenBuilder, InCAMConfig, MultiFrameSelfAttention,
+                                     SemanticCrossAttention, SemanticModulation, incam_parameter_count,
+                                     make_clip_token_builder, make_decoder_hook, make_middle_hook)
+
+B, N, K_TOK, D, C_SEG = 2, 5, 6, 16, 7
+C = 16
+
+
+def make_cond(h=8, w=8, seed=0, seg_size=(10, 10)):
+    """The condenser's Conditioning with random O [B, N, k, d] and P [B, N, c, h', w']."""
+    g = torch.Generator().manual_seed(seed)
+    return Conditioning(n_frames=N, tokens=torch.randn(B, N, K_TOK, D, generator=g),
+                        seg=torch.rand(B, N, C_SEG, *seg_size, generator=g))
+
+
+def feats(h=8, w=8, seed=1):
+    return torch.randn(B * N, C, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def cfg(row="incam", **kw):
+    base = dict(token_dim=D, seg_channels=C_SEG, clip_dim=12, n_clip_tokens=4, heads=4, token_heads=2,
+                mod_hidden=8, window=(5, 4, 4), enc_layers=1, dec_layers=1)
+    return InCAMConfig.table2(row, **{**base, **kw})
+
+
+def permute_frames(x, perm, flat=True):
+    """Permute the frame axis of [B·N, ...] (flat) or [B, N, ...] tensors."""
+    if flat:
+        return x.reshape(B, N, *x.shape[1:])[:, perm].reshape(x.shape)
+    return x[:, perm]
+
+
+def permuted_cond(cond, perm):
+    return Conditioning(n_frames=cond.n_frames, tokens=cond.tokens[:, perm], seg=cond.seg[:, perm],
+                        clip_tokens=cond.clip_tokens)
+
+
+# --- shapes, gradients, switches ----------------------------------------------------------------------
+
+def test_full_incam_shapes_and_gradients_reach_every_parameter():
+    c = cfg(shift=True)
+    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
+    cond = make_cond(h=12, w=12)
+    cond.clip_tokens = builder(cond.tokens)
+    assert cond.clip_tokens.shape == (B, 4, 12)
+    f = feats(12, 12).requires_grad_(True)
+    out = hook(f, cond)
+    assert out.shape == f.shape
+    (out * torch.randn_like(out)).sum().backward()
+    params = dict(hook.named_parameters()) | {f"builder.{n}": p for n, p in builder.named_parameters()}
+    missing = [n for n, p in params.items() if p.grad is None or p.grad.abs().max() == 0]
+    assert not missing, f"no gradient reaches {missing}"
+    assert f.grad.abs().max() > 0
+    assert incam_parameter_count(torch.nn.ModuleList([hook, builder])) == sum(p.numel() for p in params.values())
+
+
+@pytest.mark.parametrize("row", ["baseline", "semantic", "mfsa", "incam"])
+def test_table2_rows_switch_components(row):
+    c = cfg(row)
+    hook = make_decoder_hook(C, c)
+    assert (hook.modulation is not None) == c.semantic and (hook.cross_attention is not None) == c.semantic
+    assert (hook.mfsa is not None) == c.mfsa
+    assert (hook.mfsa is not None and hook.mfsa.clip_dim is not None) == c.clip_tokens
+    assert (make_clip_token_builder(c) is not None) == c.clip_tokens
+    cond = make_cond()
+    if c.clip_tokens:
+        cond.clip_tokens = make_clip_token_builder(c)(cond.tokens)
+    f = feats()
+    out = hook(f, cond)
+    if row == "baseline":
+        assert out is f and sum(p.numel() for p in hook.parameters()) == 0
+    else:
+        assert out.shape == f.shape and not torch.allclose(out, f)
+
+
+def test_placement_switches_give_identity_hooks():
+    c = cfg("incam", decoder=False)
+    f, cond = feats(), make_cond()
+    assert make_decoder_hook(C, c)(f, cond) is f
+    assert not make_middle_hook(C, c).is_identity
+    assert make_clip_token_builder(cfg("incam", middle=False, decoder=False)) is None
+
+
+def test_config_and_cond_errors():
+    with pytest.raises(ValueError, match="needs mfsa=True"):
+        InCAMConfig(mfsa=False, clip_tokens=True)
+    with pytest.raises(ValueError, match="unknown Table 2 row"):
+        InCAMConfig.table2("everything")
+    hook = make_middle_hook(C, cfg())
+    with pytest.raises(ValueError, match="needs cond.clip_tokens"):
+        hook(feats(), make_cond())
+    with pytest.raises(ValueError, match="not a multiple of cond.n_frames=5"):
+        hook(torch.randn(7, C, 8, 8), make_cond())
+    bad = make_cond()
+    bad.tokens = bad.tokens[:1]
+    with pytest.raises(ValueError, match="cond.tokens has shape"):
+        SemanticCrossAttention(C, D)(feats(), bad)
+    with pytest.raises(ValueError, match="seg_channels"):
+        SemanticModulation(C, C_SEG + 1)(feats(), make_cond())
+
+
+def test_duck_typed_cond_and_low_precision():
+    """Any object with the Conditioning attributes works; bfloat16 weights and autocast run."""
+    c = cfg(shift=True)
+    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
+    real = make_cond()
+    duck = types.SimpleNamespace(n_frames=N, tokens=real.tokens, seg=real.seg, clip_tokens=None)
+    real.clip_tokens = builder(real)
+    duck.clip_tokens = builder(duck.tokens)
+    f = feats()
+    torch.testing.assert_close(hook(f, duck), hook(f, real), rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.isfinite(hook(f, real)).all()
+    hook, builder = hook.to(torch.bfloat16), builder.to(torch.bfloat16)
+    real.clip_tokens = builder(real)
+    out = hook(f.to(torch.bfloat16), real)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+# --- the equations -------------------------------------------------------------------------------------
+
+def test_modulation_is_eq_10_11_with_resized_P():
+    m, cond, f = SemanticModulation(C, C_SEG, hidden=8), make_cond(seg_size=(8, 8)), feats()
+    P = cond.seg.flatten(0, 1)
+    gb = m.conv2(torch.relu(m.conv1(P)))
+    gamma, beta = gb[:, :C], gb[:, C:]
+    torch.testing.assert_close(m(f, cond), (f * gamma + beta) + f, rtol=0, atol=1e-6)
+    cond_big = make_cond(seg_size=(16, 16))                            # P at another size is resized
+    assert m(f, cond_big).shape == f.shape
+
+
+def test_cross_attention_is_eq_12_13_per_frame():
+    ca, cond, f = SemanticCrossAttention(C, D, heads=2), make_cond(), feats()
+    x = ca.norm(f.flatten(2).transpose(1, 2))                           # [BN, hw, C]
+    O = cond.tokens.flatten(0, 1)                                       # O_i per image
+    q, k, v = ca.attn.q(x), ca.attn.k(O), ca.attn.v(O)
+    heads = []
+    for hd in range(2):
+        sl = slice(hd * C // 2, (hd + 1) * C // 2)
+        a = torch.softmax(q[..., sl] @ k[..., sl].transpose(1, 2) / (C // 2) ** 0.5, dim=-1)  # Eq. 13
+        heads.append(a @ v[..., sl])
+    ref = f.flatten(2).transpose(1, 2) + ca.attn.out(torch.cat(heads, -1))
+    torch.testing.assert_close(ca(f, cond), ref.transpose(1, 2).reshape(f.shape), rtol=0, atol=1e-5)
+
+
+# --- permutations of the frames ------------------------------------------------------------------------
+
+def test_per_frame_components_are_frame_equivariant():
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    cond, f = make_cond(), feats()
+    for module in (SemanticModulation(C, C_SEG, 8), SemanticCrossAttention(C, D, 2)):
+        out = module(f, cond)
+        out_p = module(permute_frames(f, perm), permuted_cond(cond, perm))
+        torch.testing.assert_close(out_p, permute_frames(out, perm), rtol=0, atol=1e-5)
+
+
+def test_clip_tokens_invariant_to_frame_and_token_order_unless_frame_embedding():
+    torch.manual_seed(0)
+    tokens = torch.randn(B, N, K_TOK, D)
+    perm_f, perm_t = torch.tensor([4, 2, 0, 1, 3]), torch.tensor([5, 3, 1, 0, 2, 4])
+    b = ClipTokenBuilder(d=12, K=4, in_dim=D, heads=2, enc_layers=2, dec_layers=2)
+    oc = b(tokens)
+    torch.testing.assert_close(b(tokens[:, perm_f]), oc, rtol=0, atol=1e-5)
+    torch.testing.assert_close(b(tokens[:, :, perm_t]), oc, rtol=0, atol=1e-5)
+    b_pos = ClipTokenBuilder(d=12, K=4, in_dim=D, heads=2, frame_embedding=True)
+    with torch.no_grad():
+        b_pos.frame_embedding.normal_()
+    assert (b_pos(tokens[:, perm_f]) - b_pos(tokens)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("semantic", [False, True])
+def test_mfsa_equivariant_iff_temporal_bias_is_zero(semantic):
+    """With the window spanning the clip, MFSA treats frames as a set, except for the relative position
+    bias over the time offset: zero bias -> equivariant to permuting frames; learned bias -> not."""
+    perm = torch.tensor([2, 4, 1, 0, 3])
+    m = MultiFrameSelfAttention(C, heads=4, window=(5, 4, 4), clip_dim=12 if semantic else None)
+    cond, f = make_cond(), feats()
+    cond.clip_tokens = torch.randn(B, 4, 12)
+    pcond = permuted_cond(cond, perm)
+    with torch.no_grad():
+        m.bias_table.zero_()
+    torch.testing.assert_close(m(permute_frames(f, perm), pcond), permute_frames(m(f, cond), perm),
+                               rtol=0, atol=1e-5)
+    with torch.no_grad():
+        m.bias_table.normal_()
+    diff = (m(permute_frames(f, perm), pcond) - permute_frames(m(f, cond), perm)).abs().max()
+    assert diff > 1e-2
+
+
+def test_full_incam_equivariant_with_zero_bias():
+    perm = torch.tensor([1, 0, 3, 4, 2])
+    c = cfg()
+    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
+    with torch.no_grad():
+        hook.mfsa.bias_table.zero_()
+    cond, f = make_cond(), feats()
+    cond.clip_tokens = builder(cond.tokens)
+    pcond = permuted_cond(cond, perm)
+    pcond.clip_tokens = builder(pcond.tokens)
+    torch.testing.assert_close(hook(permute_frames(f, perm), pcond), permute_frames(hook(f, cond), perm),
+                               rtol=0, atol=1e-4)
+
+
+# --- 3-D windows ---------------------------------------------------------------------------------------
+
+def reference_mfsa(m, f, cond):
+    """Dense attention over every token of the clip, masked to the 3-D windows, written independently:
+    tokens p, q share a window iff floor((p - shift) / win) agrees on all three axes (shifted windows
+    are offset by the shift and cut at the borders), with bias[t, y, x offsets]."""
+    n, h, w = N, f.shape[-2], f.shape[-1]
+    win, shifts, _ = m.geometry(n, h, w)
+    x = f.reshape(B, n, C, h, w).permute(0, 1, 3, 4, 2)
+    tokens = m.norm1(x).reshape(B, n * h * w, C)
+    coords = torch.stack(torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij"),
+                         -1).reshape(-1, 3)
+    wid = torch.div(coords - torch.tensor(shifts), torch.tensor(win), rounding_mode="floor")
+    same = (wid[:, None] == wid[None]).all(-1)
+    rel = coords[:, None] - coords[None]
+    Wt, Wh, Ww = m.window
+    rel_c = rel.clone()
+    for a, Wa in enumerate((Wt, Wh, Ww)):
+        rel_c[..., a] = rel[..., a].clamp(-(Wa - 1), Wa - 1) + Wa - 1
+    idx = (rel_c[..., 0] * (2 * Wh - 1) + rel_c[..., 1]) * (2 * Ww - 1) + rel_c[..., 2]
+    bias = m.bias_table[idx].permute(2, 0, 1).masked_fill(~same, float("-inf"))
+    y = m.attn(tokens, attn_mask=bias).reshape(B, n, h, w, C)
+    return (x + y).permute(0, 1, 4, 2, 3).reshape(f.shape)
+
+
+@pytest.mark.parametrize("window,shift,size", [((5, 4, 4), False, (6, 10)),    # padded spatially
+                                               ((5, 4, 4), True, (8, 8)),      # shifted
+                                               ((3, 4, 4), True, (7, 9))])     # temporal windows, all three
+def test_window_attention_matches_dense_reference(window, shift, size):
+    torch.manual_seed(0)
+    m = MultiFrameSelfAttention(C, heads=4, window=window, shift=shift, mlp_ratio=0)
+    with torch.no_grad():
+        m.bias_table.normal_()
+    f = torch.randn(B * N, C, *size)
+    torch.testing.assert_close(m(f, make_cond()), reference_mfsa(m, f, make_cond()), rtol=0, atol=2e-5)
+
+
+def test_attention_restricted_to_windows():
+    m = MultiFrameSelfAttention(C, heads=4, window=(5, 4, 4))
+    cond, f = make_cond(), feats(8, 8)
+    out = m(f, cond)
+    g = f.clone()
+    g[0 * N + 1, :, 1, 2] += torch.linspace(-3, 3, C)                  # clip 0, frame 1, pixel (1, 2)
+    # (not a constant: LayerNorm would remove it)
+    diff = (m(g, cond) - out).abs().reshape(B, N, C, 8, 8).amax(2)     # [B, N, 8, 8]
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[:4, :4] = True
+    assert diff[1].max() == 0, "another clip changed"
+    assert diff[0][:, ~inside].max() == 0, "a pixel outside the 3-D window changed"
+    assert (diff[0][:, inside].amin(-1) > 1e-4).all(), "every frame of the window must see the change"
+    a = m.attention_map(f, cond, frame=1, row=1, col=2)                 # [B, heads, N, h, w]
+    torch.testing.assert_close(a.sum((2, 3, 4)), torch.ones(B, 4), rtol=0, atol=1e-5)
+    assert a[..., ~inside].abs().max() == 0 and (a[..., inside] > 0).all()
+
+
+# --- in the Pixel Condenser (plugin) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("switches,parts", [(dict(semantic_condition=True), (True, False, False)),
+                                            (dict(mfsa=True), (False, True, False)),
+                                            (dict(incam=True), (True, True, True))])
+def test_plugin_maps_model_switches(switches, parts):
+    from seeclear_lite.models import get_config
+    from seeclear_lite.semantics import incam_config_for
+
+    c = incam_config_for(get_config("tiny", **switches))
+    assert (c.semantic, c.mfsa, c.clip_tokens) == parts
+
+
+def test_incam_inside_the_condenser_end_to_end():
+    """Distiller -> Conditioning -> build_model(tiny, incam=True): runs, and gradients reach InCAM."""
+    from seeclear_lite.models import Conditioning, build_model, get_config
+    from seeclear_lite.semantics import distiller_for, moving_square_clip
+
+    cfg = get_config("tiny", incam=True, seg_channels=get_config("tiny").tokens_k + 4)
+    model = build_model(cfg)
+    assert model.parameter_counts()["incam"] > 0
+    lr, _ = moving_square_clip(n_frames=2, size=16, square=4, step=(1, 1))
+    tokens, seg = distiller_for(cfg)(lr)
+    cond = Conditioning(n_frames=2, tokens=tokens, seg=seg)
+    # y: the LR frames upsampled x4 (64 x 64 is the tiny config's padding multiple), diffusion range
+    y = torch.nn.functional.interpolate(lr[0] * 2 - 1, scale_factor=4, mode="bilinear")[None]   # [1, 2, 3, 64, 64]
+    x0 = model(y + 0.1 * torch.randn_like(y), y, torch.tensor([3]), cond)
+    assert x0.shape == y.shape and cond.clip_tokens.shape == (1, cfg.tokens_k, cfg.token_dim)
+    x0.square().mean().backward()
+    assert model.middle_hooks[0].mfsa.attn.q.weight.grad is not None
+    assert model.clip_token_builder.queries.grad is not None
+
+
+def test_distiller_for_checks_seg_channels():
+    from seeclear_lite.models import get_config
+    from seeclear_lite.semantics import distiller_for
+
+    with pytest.raises(ValueError, match="set seg_channels=12"):
+        distiller_for(get_config("tiny", seg_channels=8))
