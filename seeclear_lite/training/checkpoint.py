@@ -1,0 +1,184 @@
+"""Checkpoints: plain state dicts, written atomically, with the config and the kit version inside.
+
+A checkpoint is a dict of tensors and plain Python values only, so ``torch.load(path, weights_only=True)``
+reads it (no pickled classes, no code runs on load)::
+
+    {"format": CHECKPOINT_FORMAT, "kit_version": "0.1.0", "torch_version": ...,
+     "config": TrainConfig.to_dict(), "model_config": ModelConfig.to_dict(),
+     "model": state_dict, "ema": state_dict, "optimizer": state_dict, "scheduler": state_dict,
+     "step": int (optimiser steps done), "stage": int, "epoch": int, "batch_in_epoch": int,
+     "rng": {"torch", "numpy", "python", "cuda"}, "metrics": {...}, "best": {...}}
+
+Writing goes through :func:`seeclear_lite.utils.io.atomic_torch_save` (temp file, then rename), so an
+interrupted run never leaves a half-written file; each checkpoint has its resolved config beside it as
+``<name>.config.yaml``. :class:`CheckpointManager` keeps the last N step checkpoints and ``best.pt``.
+
+Loading a checkpoint of another configuration or kit version fails with a :class:`CheckpointError` that
+lists the differences.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..utils.io import atomic_torch_save, atomic_write_text
+from .config import RESUME_FREE_KEYS, TrainConfig, config_differences
+
+CHECKPOINT_FORMAT = "seeclear_lite.checkpoint/1"
+STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here (other format, kit version or configuration)."""
+
+
+# --------------------------------------------------------------------------------------------- RNG states
+def capture_rng_state() -> dict:
+    """torch (CPU), CUDA (every device, if any), numpy's and Python's global generators, as tensors/ints."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_state[0]), "state": torch.tensor(py_state[1], dtype=torch.int64),
+                   "gauss": py_state[2]},
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+    if state.get("cuda") and torch.cuda.is_available():
+        if len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        else:  # another GPU count: the per-device states cannot be matched; seed each from the first
+            for i in range(torch.cuda.device_count()):
+                torch.cuda.set_rng_state(state["cuda"][0], i)
+
+
+# --------------------------------------------------------------------------------------------- save / load
+def config_sidecar(path: str | Path) -> Path:
+    """``run/checkpoints/step_000100.pt`` -> ``run/checkpoints/step_000100.config.yaml``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".config.yaml")
+
+
+def save_checkpoint(path: str | Path, state: dict, config: TrainConfig) -> Path:
+    """Write ``state`` (model/ema/optimizer/... entries) with format, versions and config, atomically,
+    plus the resolved config beside it. Returns the path."""
+    ckpt = {"format": CHECKPOINT_FORMAT, "kit_version": __version__, "torch_version": str(torch.__version__),
+            "config": config.to_dict(), "model_config": config.model_config().to_dict(), **state}
+    ckpt["model_config"] = _plain(ckpt["model_config"])
+    path = atomic_torch_save(ckpt, path)
+    atomic_write_text(config_sidecar(path), config.to_yaml())
+    return path
+
+
+def _plain(d):
+    if isinstance(d, dict):
+        return {k: _plain(v) for k, v in d.items()}
+    if isinstance(d, tuple):
+        return [_plain(v) for v in d]
+    return d
+
+
+def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, ignore=RESUME_FREE_KEYS,
+                    map_location="cpu", check_version: bool = True) -> dict:
+    """Read a checkpoint with ``weights_only=True`` and check it.
+
+    ``expect``: the configuration it must have been trained with (keys in ``ignore`` may differ); the
+    kit version must match unless ``check_version=False``. Raises :class:`CheckpointError` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}. Checkpoints are written to <out>/checkpoints/ "
+                                f"(step_XXXXXXXX.pt, best.pt); pass one of them or --resume auto.")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"Could not read {path} as a SeeClear-lite checkpoint ({type(err).__name__}: "
+                              f"{err}). Is it a file written by `python -m seeclear_lite train`?") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path} is not a SeeClear-lite checkpoint of format {CHECKPOINT_FORMAT!r} "
+                              f"(found {got!r}).")
+    if check_version and ckpt.get("kit_version") != __version__:
+        raise CheckpointError(f"{path} was written by SeeClear-lite {ckpt.get('kit_version')} but this is "
+                              f"{__version__}: the model code may differ. Use the kit version it was trained "
+                              f"with, or retrain with this one.")
+    if expect is not None:
+        want = expect.to_dict() if isinstance(expect, TrainConfig) else expect
+        diffs = config_differences(ckpt["config"], want, ignore=ignore)
+        if diffs:
+            shown = "\n  ".join(diffs[:12]) + ("\n  ..." if len(diffs) > 12 else "")
+            raise CheckpointError(f"{path} was trained with another configuration (checkpoint -> this run):\n  "
+                                  f"{shown}\nResume with the same preset and overrides (the checkpoint's config is "
+                                  f"in {config_sidecar(path).name}), or start a new run in another --out folder.")
+    return ckpt
+
+
+def checkpoint_config(ckpt: dict) -> TrainConfig:
+    """The :class:`TrainConfig` stored in a loaded checkpoint."""
+    return TrainConfig.from_dict(ckpt["config"])
+
+
+def load_model(path: str | Path, use_ema: bool = True, device=None, check_version: bool = True):
+    """``(model, config, ckpt)``: the network of a checkpoint (EMA weights by default), in eval mode."""
+    from ..models import build_model
+
+    ckpt = load_checkpoint(path, check_version=check_version)
+    cfg = checkpoint_config(ckpt)
+    model = build_model(cfg.model_config())
+    weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    model.load_state_dict(weights)
+    if device is not None:
+        model.to(device)
+    return model.eval(), cfg, ckpt
+
+
+# --------------------------------------------------------------------------------------------- rotation
+class CheckpointManager:
+    """``<dir>/step_XXXXXXXX.pt`` (the last ``keep_last`` kept) and ``<dir>/best.pt``."""
+
+    def __init__(self, directory: str | Path, keep_last: int = 3):
+        self.dir = Path(directory)
+        self.keep_last = int(keep_last)
+
+    def step_path(self, step: int) -> Path:
+        return self.dir / f"step_{step:08d}.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.dir / "best.pt"
+
+    def step_checkpoints(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.dir.iterdir() if (m := STEP_PATTERN.match(p.name))]
+        return [p for _, p in sorted(found)]
+
+    def latest(self) -> Path | None:
+        ckpts = self.step_checkpoints()
+        return ckpts[-1] if ckpts else None
+
+    def save(self, step: int, state: dict, config: TrainConfig) -> Path:
+        path = save_checkpoint(self.step_path(step), state, config)
+        for old in self.step_checkpoints()[:-self.keep_last]:
+            old.unlink(missing_ok=True)
+            config_sidecar(old).unlink(missing_ok=True)
+        return path
+
+    def save_best(self, state: dict, config: TrainConfig) -> Path:
+        return save_checkpoint(self.best_path, state, config)

@@ -1,0 +1,166 @@
+"""``python -m seeclear_lite sample``: super-resolve a whole LR video with a trained checkpoint (Algorithm 1).
+
+The video (a folder of LR frames, or a video file: .mp4, .gif, ...) is split into non-overlapping clips of
+m = 5 frames, the last one reflect-padded and cropped back; each clip is sampled with the checkpoint's EMA
+weights; a CaTeGory memory, if the model has one, is carried from clip to clip. Writes into ``--output``:
+
+* ``SR/%08d.png``      the super-resolved frames (8-bit RGB PNG)
+* ``bicubic/%08d.png`` MATLAB-bicubic x4 of the same frames (the baseline)
+* ``side_by_side.gif`` bicubic | SeeClear-lite, frame by frame
+* ``sample.json``      checkpoint, settings, frames, seconds per frame on this device
+
+Example::
+
+    python -m seeclear_lite sample --checkpoint runs/tiny/checkpoints/best.pt \\
+        --input data/samples/BIx4/val_city --output results/sample_val_city
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
+OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".gif")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0].replace("``", "")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by `train`")
+    parser.add_argument("--input", type=Path, required=True, help="folder of LR frames or an LR video file")
+    parser.add_argument("--output", type=Path, required=True, help="results folder")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="reverse diffusion steps (must equal the model's T; default: T)")
+    parser.add_argument("--form", choices=("consistent", "paper"), default=None,
+                        help="posterior form of the reverse step (default: the checkpoint's diffusion.form)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
+    parser.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+    parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA weights")
+    parser.add_argument("--device", default=None, help="device (default: CUDA if available, else CPU)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the GIF")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def read_video(path: Path, max_frames: int | None = None) -> torch.Tensor:
+    """LR frames ``[T, 3, h, w]`` in [0, 1] from a folder of images or a video file."""
+    from ..data.io import list_frames, read_image, uint8_to_float
+
+    if not path.exists():
+        raise FileNotFoundError(f"--input {path} does not exist: give a folder of LR frames (%08d.png) or a "
+                                f"video file.")
+    if path.is_dir():
+        files = list_frames(path)[:max_frames]
+        if not files:
+            raise ValueError(f"--input {path} holds no image files (.png, .jpg, ...).")
+        frames = [read_image(f) for f in files]
+        sizes = {tuple(f.shape) for f in frames}
+        if len(sizes) > 1:
+            raise ValueError(f"--input {path}: frames have different sizes {sorted(sizes)}; all must match.")
+        return torch.stack(frames)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ValueError(f"--input {path} is neither a folder nor a video file ({', '.join(VIDEO_EXTENSIONS)}).")
+    import imageio.v3 as iio
+
+    frames = []
+    for i, f in enumerate(iio.imiter(path)):
+        if max_frames is not None and i >= max_frames:
+            break
+        f = np.asarray(f)
+        if f.ndim == 2:
+            f = np.repeat(f[..., None], 3, axis=-1)
+        frames.append(f[..., :3])
+    if not frames:
+        raise ValueError(f"--input {path}: no frames could be decoded.")
+    return uint8_to_float(np.stack(frames))
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--output {out} is a file; give a folder.")
+    existing = [n for n in OUTPUTS if (out / n).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
+                              f"them, or choose another --output folder.")
+    for n in existing:
+        p = out / n
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+
+
+def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
+        fps=8.0, overwrite=False, progress=True, log=print) -> dict:
+    """The ``sample`` command as a function; returns what ``sample.json`` holds."""
+    from .. import __version__
+    from ..data.io import to_uint8, write_image
+    from ..degradation import bicubic_upsample
+    from ..utils import get_device
+    from ..utils.io import atomic_write_bytes, atomic_write_text
+    from .checkpoint import load_model
+    from .sampling import VideoSampler
+
+    output = Path(output)
+    device = get_device(device=device)
+    model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
+    mc = cfg.model_config()
+    if steps is not None and steps != mc.T:
+        raise ValueError(f"--steps {steps}: this model was trained for T={mc.T} diffusion steps and the sampler runs "
+                         f"all of them (respaced sampling is not implemented in this version); omit --steps or "
+                         f"pass --steps {mc.T}.")
+    form = form or cfg.diffusion.form
+    lr = read_video(Path(source), max_frames)
+    _prepare_output(output, overwrite)
+    diffusion = cfg.make_diffusion()
+    sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
+                           progress=progress)
+    log(f"sampling {lr.shape[0]} frames {lr.shape[-1]}x{lr.shape[-2]} -> x4 on {device} "
+        f"({mc.T} steps, form {form!r}, clips of {cfg.data.clip_length})")
+    gif = []
+    t0 = time.perf_counter()
+    for start, stop, sr in sampler.clips(lr):
+        bic = bicubic_upsample(lr[start:stop].double()).float().clamp(0, 1)
+        for i in range(stop - start):
+            write_image(output / "SR" / f"{start + i:08d}.png", sr[i])
+            write_image(output / "bicubic" / f"{start + i:08d}.png", bic[i])
+            gif.append(torch.cat([to_uint8(bic[i]), to_uint8(sr[i])], dim=-1).permute(1, 2, 0).numpy())
+    wall = time.perf_counter() - t0
+    atomic_write_bytes(output / "side_by_side.gif", encode_gif(gif, fps))
+    n = lr.shape[0]
+    record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
+              "input": str(source), "frames": n, "lr_size": [int(lr.shape[-2]), int(lr.shape[-1])],
+              "steps": mc.T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
+              "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
+              "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
+    atomic_write_text(output / "sample.json", json.dumps(record, indent=1) + "\n")
+    log(f"{n} frames in {wall:.1f} s: {record['seconds_per_frame'] * 1000:.0f} ms per frame (sampling only) on "
+        f"{device}; frames in {output / 'SR'}, comparison in {output / 'side_by_side.gif'}")
+    return record
+
+
+def main(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+
+    try:
+        run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
+            max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,
+            overwrite=args.overwrite, progress=not args.no_progress)
+    except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

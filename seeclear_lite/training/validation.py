@@ -1,0 +1,108 @@
+"""Periodic validation during training: sample held-out clips with the EMA weights, score PSNR / SSIM / LPIPS.
+
+The held-out windows are fixed once (non-overlapping m-frame windows of the validation clips, centre-cropped
+to ``val.gt_patch``), the sampler's noise comes from its own generator seeded with ``val.seed``, and the
+global RNGs are never touched, so validating does not change the course of training (exact resume holds
+with or without it). Frames are rounded to 8 bits before scoring, as saved PNGs would be.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..metrics import psnr, ssim
+from .config import TrainConfig
+from .sampling import sample_clip
+
+
+def build_dataset(section, cfg: TrainConfig, *, train: bool):
+    """The :class:`seeclear_lite.data.datasets.ClipDataset` of ``cfg.data`` (train) or ``cfg.val``."""
+    from ..data import datasets as ds
+    from ..data.samples import VALIDATION_CLIP, list_sample_clips
+
+    m = cfg.data.clip_length
+    kw = dict(clip_length=m * cfg.data.clips_per_sample if train else m, gt_patch=section.gt_patch if train else None,
+              augment=cfg.data.augment if train else False, seed=cfg.seed,
+              stride=cfg.data.stride if train else m)
+    clips = section.clips
+    which = "data" if train else "val"
+    if section.source in ("basicsr", "pack") and section.root is None:
+        raise ValueError(f"{which}.source={section.source!r} needs {which}.root: the BasicSR root "
+                         f"(<root>/GT/<clip>/%08d.png) or the pack .npz; e.g. {which}.root=/data/REDS4.")
+    if section.source == "samples":
+        if clips is None:
+            names = list_sample_clips()
+            clips = [c for c in names if c != VALIDATION_CLIP] if train else [VALIDATION_CLIP]
+        return ds.sample_dataset(clips=clips, **kw)
+    if section.source == "basicsr":
+        return ds.basicsr_dataset(section.root, clips=clips, **kw)
+    split = section.split if train else "val"    # the corpus / pack hold a "val" split of held-out sources
+    if section.source == "corpus":
+        return ds.corpus_dataset(section.root, split=split, **kw)
+    return ds.pack_dataset(section.root, split=split, **kw)
+
+
+def validation_windows(cfg: TrainConfig) -> list[dict]:
+    """The fixed held-out windows: dicts with ``lr [m, 3, h, w]``, ``gt [m, 3, H, W]`` (centre crops), ``clip``."""
+    data = build_dataset(cfg.val, cfg, train=False)
+    per_clip: dict[str, int] = {}
+    out = []
+    for i in range(len(data)):
+        name, _ = data.windows[i]
+        if per_clip.get(name, 0) >= cfg.val.max_windows:
+            continue
+        per_clip[name] = per_clip.get(name, 0) + 1
+        item = data[i]
+        lr, gt = item["lr"], item["gt"]
+        p = cfg.val.gt_patch
+        if p is not None:
+            s = gt.shape[-1] // lr.shape[-1]
+            q = p // s
+            h, w = lr.shape[-2:]
+            if q > h or q > w:
+                raise ValueError(f"val.gt_patch={p} is larger than the validation clip {name!r} "
+                                 f"({h * s}x{w * s}); lower it or set it to null.")
+            y0, x0 = (h - q) // 2, (w - q) // 2
+            lr = lr[..., y0:y0 + q, x0:x0 + q]
+            gt = gt[..., y0 * s:(y0 + q) * s, x0 * s:(x0 + q) * s]
+        out.append({"lr": lr, "gt": gt, "clip": name, "start": item["start"]})
+    if not out:
+        raise ValueError("No validation windows: check val.clips / val.root.")
+    return out
+
+
+class Validator:
+    """Scores a model on :func:`validation_windows` (averages over frames of all windows)."""
+
+    def __init__(self, cfg: TrainConfig, diffusion, device: torch.device, log=print):
+        self.cfg, self.diffusion, self.device, self.log = cfg, diffusion, device, log
+        self.windows = validation_windows(cfg)
+        self.lpips = None
+        if cfg.val.lpips:
+            try:
+                from ..metrics import get_lpips
+
+                self.lpips = get_lpips("vgg", device)
+            except FileNotFoundError as err:
+                log(f"note: validation runs without LPIPS ({str(err).splitlines()[0]})")
+
+    @torch.no_grad()
+    def __call__(self, model) -> dict:
+        t0 = time.perf_counter()
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.val.seed)
+        p, s, lp, n = 0.0, 0.0, 0.0, 0
+        for w in self.windows:
+            lr = w["lr"][None].to(self.device)
+            sr, _ = sample_clip(model, self.diffusion, lr, form=self.cfg.diffusion.form, generator=gen)
+            sr = (sr[0].float().cpu() * 255.0).round() / 255.0      # as a saved 8-bit PNG
+            gt = w["gt"]
+            p += float(psnr(sr, gt).sum())
+            s += float(ssim(sr, gt).sum())
+            if self.lpips is not None:
+                lp += float(self.lpips(sr.to(self.device), gt.to(self.device)).sum())
+            n += gt.shape[0]
+        out = {"val_psnr": p / n, "val_ssim": s / n, "val_lpips": lp / n if self.lpips is not None else None,
+               "val_seconds": time.perf_counter() - t0}
+        return out

@@ -1,0 +1,42 @@
+"""The three training stages of Sec. 4.1 on the full model (InCAM + CaTeGory) at micro size (issue 8):
+each stage changes exactly the parameters it names; with two clips per sample the memory update M trains too."""
+
+import torch
+
+from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+
+from seeclear_lite.memory import CaTeGory, split_parameters
+from seeclear_lite.training import Trainer
+
+FULL = ["model.incam=true", "model.category=true", "model.seg_channels=12", "data.clip_length=3",
+        "data.clips_per_sample=2", "stages=[{name: condenser, steps: 1, train: condenser}, "
+        "{name: memory, steps: 1, train: memory}, {name: joint, steps: 1, train: all}]"]
+
+
+def _snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _changed(before, model):
+    return {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+
+
+def test_stages_train_their_parameter_groups(tmp_path):
+    tr = Trainer(micro_config(*FULL), tmp_path, device=torch.device("cpu"), log=lambda *a: None)
+    memory, rest = split_parameters(tr.model)
+    names = {id(p): n for n, p in tr.model.named_parameters()}
+    mem_names, rest_names = {names[id(p)] for p in memory}, {names[id(p)] for p in rest}
+    category = next(m for m in tr.model.modules() if isinstance(m, CaTeGory))
+    construction = {names[id(p)] for p in category.parameter_groups()["construction"]}
+    assert mem_names and rest_names and construction <= mem_names
+
+    changed = []
+    for stop in (1, 2, 3):
+        before = _snapshot(tr.model)
+        tr.fit(stop_at=stop)
+        changed.append(_changed(before, tr.model))
+    condenser_stage, memory_stage, joint_stage = changed
+    assert condenser_stage and condenser_stage <= rest_names                 # stage 1: condenser only
+    assert memory_stage and memory_stage <= mem_names                        # stage 2: CaTeGory only ...
+    assert memory_stage & construction                                       # ... including M (Eqs. 16-18)
+    assert joint_stage & mem_names and joint_stage & rest_names              # stage 3: everything

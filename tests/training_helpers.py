@@ -1,0 +1,27 @@
+"""Shared settings of the training-engine tests: a micro model (72 k parameters, T = 4) on 16x16 HR crops of
+the sample clips, so that a training step takes ~0.1-0.2 s on a 2-core CPU."""
+
+MICRO = ["model.channels=8", "model.head_dim=8", "model.lr_channels=8", "model.channel_mult=[1,2]",
+         "model.middle_blocks=1", "model.T=4", "data.gt_patch=16", "data.batch_size=2", "val.gt_patch=16",
+         "val.lpips=false", "val.every=0", "runtime.progress=false", "optim.warmup_steps=1", "optim.lr=1e-3"]
+
+
+def micro_config(*extra):
+    from seeclear_lite.training import get_train_config
+
+    return get_train_config("tiny", MICRO + list(extra))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One intra-op thread: these tensors are tiny, and two threads only add synchronisation (and stall badly
+    when the CPU is shared). Restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
