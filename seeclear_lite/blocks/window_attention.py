@@ -1,0 +1,130 @@
+"""Window-based spatial self-attention, Swin-style (Sec. 3.1: "window-based self-attention ... intra-sub-band
+correlation"; App. C; Algorithm 1 lines 15-22).
+
+The feature map is cut into non-overlapping ``ws x ws`` windows and multi-head self-attention runs inside
+each window, with a learnable relative position bias ``B[dy, dx]`` per head (Swin, Liu et al. 2021):
+``Attention(Q, K, V) = Softmax(Q K^T / sqrt(d) + B) V``. With ``shift=True`` the map is first rolled by
+``ws // 2`` so windows straddle the previous windows' borders; a mask then stops tokens that were brought
+together only by the cyclic roll (opposite image borders) from attending to each other.
+The attention itself is ``F.scaled_dot_product_attention`` (fused kernels where available).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
+    """``[B, H, W, C] -> [B * nW, ws * ws, C]`` (windows in row-major order, tokens row-major inside)."""
+    b, h, w, c = x.shape
+    if h % ws or w % ws:
+        raise ValueError(f"window_partition: a {h}x{w} map is not divisible by the window size {ws}; "
+                         f"pad it to a multiple of {ws} first.")
+    x = x.reshape(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, ws * ws, c)
+
+
+def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``[B * nW, ws * ws, C] -> [B, H, W, C]``."""
+    c = windows.shape[-1]
+    x = windows.reshape(-1, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, h, w, c)
+
+
+def relative_position_index(ws: int) -> torch.Tensor:
+    """``[ws*ws, ws*ws]`` LongTensor: for tokens i = (r1, c1), j = (r2, c2) of a window, the row of the bias
+    table for the offset ``(r1 - r2, c1 - c2)``: ``(r1 - r2 + ws - 1) * (2 ws - 1) + (c1 - c2 + ws - 1)``."""
+    coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)  # [2, N]
+    rel = coords[:, :, None] - coords[:, None, :] + (ws - 1)  # [2, N, N], each in [0, 2ws-2]
+    return rel[0] * (2 * ws - 1) + rel[1]
+
+
+def shifted_window_mask(h: int, w: int, ws: int, shift: int, device=None) -> torch.Tensor:
+    """Boolean ``[nW, ws*ws, ws*ws]`` mask for the rolled map (True = may attend).
+
+    After ``torch.roll(x, (-shift, -shift))`` the last window row/column mixes pixels from the bottom/right
+    and the top/left border. Label the rolled map by region (3 bands per axis, as in Swin); two tokens of a
+    window may attend only if they have the same label, i.e. they were neighbours before the roll.
+    """
+    img = torch.zeros(1, h, w, 1, device=device)
+    label = 0
+    for hs in (slice(0, h - ws), slice(h - ws, h - shift), slice(h - shift, h)):
+        for wsl in (slice(0, w - ws), slice(w - ws, w - shift), slice(w - shift, w)):
+            img[:, hs, wsl, :] = label
+            label += 1
+    win = window_partition(img, ws).squeeze(-1)  # [nW, N]
+    return win[:, :, None] == win[:, None, :]
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside windows, with relative position bias.
+
+    ``forward(windows [B*nW, N, C], mask [nW, N, N] bool or None) -> [B*nW, N, C]``.
+    """
+
+    def __init__(self, dim: int, heads: int, ws: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"WindowAttention: dim {dim} is not divisible by heads {heads}.")
+        self.dim, self.heads, self.ws = dim, heads, ws
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.bias_table = nn.Parameter(torch.zeros((2 * ws - 1) ** 2, heads))
+        nn.init.trunc_normal_(self.bias_table, std=0.02)
+        self.register_buffer("bias_index", relative_position_index(ws), persistent=False)
+
+    def position_bias(self) -> torch.Tensor:
+        """``[heads, N, N]`` relative position bias B."""
+        n = self.ws * self.ws
+        return self.bias_table[self.bias_index.reshape(-1)].reshape(n, n, self.heads).permute(2, 0, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        bw, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        bias = self.position_bias().to(q.dtype)[None]  # [1, heads, N, N]
+        if mask is not None:
+            nw = mask.shape[0]
+            neg = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, float("-inf"))
+            bias = (bias.unsqueeze(0) + neg[None, :, None]).expand(bw // nw, nw, self.heads, n, n)
+            bias = bias.reshape(bw, self.heads, n, n)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
+
+
+class WindowAttentionBlock(nn.Module):
+    """Swin transformer block on a ``[B, C, H, W]`` map: ``x + WMSA(LN(x))``, then ``x + MLP(LN(x))``.
+
+    ``shift=True`` uses shifted windows (roll by ``ws // 2``); the shift is skipped when the map is a single
+    window (nothing to connect). H and W must be multiples of ``ws`` (the Pixel Condenser pads its input).
+    """
+
+    def __init__(self, dim: int, heads: int, ws: int, shift: bool = False, mlp_ratio: float = 2.0):
+        super().__init__()
+        self.ws, self.shift = ws, shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, heads, ws)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        ws = self.ws
+        if h % ws or w % ws:
+            raise ValueError(f"WindowAttentionBlock: a {h}x{w} feature map is not divisible by the window "
+                             f"size {ws}; pad the input (PixelCondenser does it for you).")
+        tokens = x.permute(0, 2, 3, 1)  # [B, H, W, C]
+        shift = ws // 2 if (self.shift and min(h, w) > ws) else 0
+        y = self.norm1(tokens)
+        mask = None
+        if shift:
+            y = torch.roll(y, shifts=(-shift, -shift), dims=(1, 2))
+            mask = shifted_window_mask(h, w, ws, shift, device=x.device)
+        y = window_reverse(self.attn(window_partition(y, ws), mask), ws, h, w)
+        if shift:
+            y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
+        tokens = tokens + y
+        tokens = tokens + self.mlp(self.norm2(tokens))
+        return tokens.permute(0, 3, 1, 2)
