@@ -27,16 +27,20 @@ class Exercise:
     #: name -> (wrong function, a piece of the message the check must print for it)
     planted: dict = field(default_factory=dict)
     minutes: int = 10
+    #: a correct answer (usually a thin wrapper around the package), which the check must accept
+    reference: Callable | None = None
+    #: the notebook the exercise lives in, e.g. "01_patch_blurring"
+    notebook: str = ""
 
 
 REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(id: str, title: str, minutes: int = 10):
-    """Register a check function as exercise ``id``."""
+def exercise(id: str, title: str, notebook: str, minutes: int = 10):
+    """Register a check function as exercise ``id`` of ``notebook``."""
 
     def wrap(fn):
-        REGISTRY[id] = Exercise(id, title, fn, minutes=minutes)
+        REGISTRY[id] = Exercise(id, title, fn, minutes=minutes, notebook=notebook)
         fn.exercise_id = id
         return fn
 
@@ -48,6 +52,16 @@ def planted(id: str, name: str, expect: str):
 
     def wrap(fn):
         REGISTRY[id].planted[name] = (fn, expect)
+        return fn
+
+    return wrap
+
+
+def reference(id: str):
+    """Register a correct answer for exercise ``id`` (tests check the check accepts it)."""
+
+    def wrap(fn):
+        REGISTRY[id].reference = fn
         return fn
 
     return wrap
