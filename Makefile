@@ -31,7 +31,7 @@ test: $(STAMP)
 	rm -rf build/executed
 	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests --durations=15 -ra
 	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest build/executed \
-		--nbval-lax --nbval-current-env -q
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q
 
 clean-venv:
 	rm -rf $(VENV)

@@ -59,6 +59,27 @@ class NotebookContext:
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         return atomic_write_bytes(self.results_dir / "figures" / f"{self.name}_{name}.png", buf.getvalue())
 
+    def slider(self, draw, lo: int, hi: int, value: int | None = None, description: str = "t"):
+        """An ipywidgets slider *on top of* a static figure drawn above it: moving the slider calls
+        ``draw(value)`` inside an output area. Nothing is drawn until the slider moves, so batch runs
+        (papermill, nbval, CI) never render through a widget — nbclient can hang on output captured by
+        widgets — and executed notebooks stay readable without a live kernel."""
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        slider = widgets.IntSlider(min=lo, max=hi, value=hi if value is None else value, description=description,
+                                   continuous_update=False)
+        out = widgets.Output()
+
+        def on_change(change):
+            with out:
+                out.clear_output(wait=True)
+                draw(change["new"])
+
+        slider.observe(on_change, names="value")
+        display(widgets.VBox([slider, out]))
+        return slider
+
     def record(self, **values) -> None:
         """Add JSON-serialisable values to this notebook's summary (``results_dir/summary_<name>.json``)."""
         self.summary.update(values)

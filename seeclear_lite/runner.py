@@ -26,6 +26,9 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 #: Parameters every notebook receives, per profile (RESULTS_DIR is added at run time).
 RUN_PARAMETERS: dict[str, dict] = {profile: {"PROFILE": profile} for profile in PROFILES}
 
+#: Longest a single cell may run, per profile (a hung kernel becomes an error instead of a stuck run).
+CELL_TIMEOUT_S = {"smoke": 300, "cpu": 1800, "cuda": 7200}
+
 #: Extra parameters for one notebook at one profile: {"07_train": {"cpu": {"MAX_MINUTES": 5}}}.
 NOTEBOOK_OVERRIDES: dict[str, dict[str, dict]] = {}
 
@@ -89,7 +92,8 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
         entry = {"notebook": nb.name, "output": str(out / nb.name), "parameters": params}
         try:
             papermill.execute_notebook(str(nb), str(out / nb.name), parameters=params, kernel_name="python3",
-                                       cwd=str(nb.parent), progress_bar=True, log_output=False)
+                                       cwd=str(nb.parent), progress_bar=True, log_output=False,
+                                       execution_timeout=CELL_TIMEOUT_S[profile])
             entry["status"] = "ok"
         except Exception as err:  # keep going? no: later notebooks build on earlier ones
             entry["status"] = "failed"

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seeclear_lite.runner import check_parameters, list_notebooks, parameters_for
+from seeclear_lite.runner import CELL_TIMEOUT_S, check_parameters, list_notebooks, parameters_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "build" / "executed"
@@ -26,7 +26,7 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path, record_property):
     out = EXECUTED / path.name
     t0 = time.perf_counter()
     papermill.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3",
-                               cwd=str(path.parent), progress_bar=False)
+                               cwd=str(path.parent), progress_bar=False, execution_timeout=CELL_TIMEOUT_S["smoke"])
     seconds = time.perf_counter() - t0
     record_property("notebook_seconds", round(seconds, 1))
     nb = nbformat.read(str(out), as_version=4)
