@@ -41,7 +41,9 @@ def exercise_cells(nb) -> list[tuple[int, int, str, str]]:
         j = i + 1
         if j >= len(nb.cells) or "solution" not in _tags(nb.cells[j]):
             raise ValueError(f"Exercise {m.group(1)}: the cell after it must be tagged 'solution'")
-        found.append((i, j, m.group(1), m.group(2).strip().splitlines()[0].strip("*# ") if m.group(2) else ""))
+        title = m.group(2).strip().splitlines()[0] if m.group(2) else ""
+        title = title.split("**")[0].strip("*# ")  # "**Exercise 1.1: title** (≈ 10 min)" -> "title"
+        found.append((i, j, m.group(1), title))
     return found
 
 
