@@ -1,0 +1,358 @@
+"""Exercises of notebook 02 (Blurring ResShift): the forward marginal sample (Eqs. 25, 29), the paper's
+posterior (Eqs. 34-36, with Eq. 34's sign corrected) and the ``"consistent"`` posterior, each checked
+against ``seeclear_lite.diffusion.BlurringResShift``.
+
+All three exercises take the schedules as the package stores them (float64): ``eta`` [T] with
+``eta[t-1] = eta_t``, ``tau`` [T+1] with ``tau[t] = tau_t`` (``tau[0] = 0``), ``lam`` [p, p] = Lambda,
+and frequency-domain tensors ``[..., H, W]`` (H, W multiples of p; in-patch frequency (i mod p, j mod p)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..diffusion import BlurringResShift
+from .core import ExerciseError, call, compare, exercise, passed, planted, reference
+from .nb01_diffusion import diagnose, fresh_generator
+
+__all__ = ["check_marginal_sample", "check_posterior_paper", "check_posterior"]
+
+
+def _decay(lam: torch.Tensor, tau_t, h: int, w: int) -> torch.Tensor:
+    """D_t = exp(Lambda tau_t) tiled over an H x W frequency tensor."""
+    p = lam.shape[-1]
+    return torch.exp(lam * tau_t).repeat(h // p, w // p)
+
+
+def _cases(g: torch.Generator, t_lo: int, n: int = 4):
+    """Random problems: (BlurringResShift, t, {name: tensor}); several shapes incl. [B, N, C, H, W]."""
+    shapes = [(2, 3), (1, 2, 3), (3, 1), (2, 2, 1)]
+    out = []
+    for i in range(n):
+        T = int(torch.randint(5, 21, (1,), generator=g))
+        kappa = round(0.5 + 2.5 * torch.rand(1, generator=g, dtype=torch.float64).item(), 3)
+        s2 = 0.0 if i == n - 1 else round(0.5 + 2.5 * torch.rand(1, generator=g, dtype=torch.float64).item(), 3)
+        p = (4, 2, 4, 2)[i % 4]
+        d = BlurringResShift(T=T, kappa=kappa, power=0.3, patch_size=p, sigma_b2_max=s2)
+        t = int(torch.randint(t_lo, T, (1,), generator=g))          # t_lo..T-1: eta[t] (a wrong index) exists
+        h, w = p * int(torch.randint(2, 4, (1,), generator=g)), p * int(torch.randint(2, 5, (1,), generator=g))
+        shape = (*shapes[i % 4], h, w)
+        tensors = {k: torch.randn(shape, generator=g, dtype=torch.float64) for k in ("u_t", "u_0", "u_l", "noise")}
+        out.append((d, t, tensors))
+    return out
+
+
+def _describe(d: BlurringResShift, t: int, x: torch.Tensor) -> str:
+    return (f"T = {d.T}, kappa = {d.kappa}, sigma_b2_max = {d.sigma_b2_max}, p = {d.patch_size}, t = {t}, "
+            f"shape {tuple(x.shape)}")
+
+
+# ------------------------------------------------------------------ 2.1 the forward marginal sample
+def _marginal_variants(d, t, u_0, u_l, noise):
+    e, k = d.eta[t - 1], d.kappa
+    h, w = u_0.shape[-2:]
+    dt = _decay(d.lam, d.tau[t], h, w)
+    right = (1 - e) * dt * u_0 + e * u_l
+    std = k * e.sqrt()
+    return [
+        (right + k * e * noise, "the noise is scaled by kappa * eta_t; its standard deviation is kappa * sqrt(eta_t) "
+                                "(the variance of Eq. 29 is kappa^2 eta_t)."),
+        (right + k ** 2 * e * noise, "the noise is scaled by the variance kappa^2 eta_t; scale it by the standard "
+                                     "deviation kappa * sqrt(eta_t)."),
+        (right + e.sqrt() * noise, "the noise is missing the factor kappa: its std is kappa * sqrt(eta_t)."),
+        ((1 - e) * u_0 + e * u_l + std * noise, "u_0 is not blurred: Eq. 25 has (1 - eta_t) D_t u_0 with "
+                                                "D_t = exp(Lambda tau_t) per frequency."),
+        (dt * ((1 - e) * u_0 + e * u_l) + std * noise, "D_t also multiplies u_l; only u_0 is blurred: "
+                                                       "m_t = (1 - eta_t) D_t u_0 + eta_t u_l."),
+        (dt * u_0 + e * u_l + std * noise, "the factor (1 - eta_t) on D_t u_0 is missing."),
+        ((1 - e) * _decay(d.lam, -d.tau[t], h, w) * u_0 + e * u_l + std * noise,
+         "you used exp(-Lambda tau_t): Lambda is already <= 0, so that sharpens instead of blurring."),
+        ((1 - d.eta[t]) * dt * u_0 + d.eta[t] * u_l + k * d.eta[t].sqrt() * noise,
+         "eta_t is eta[t - 1] (eta is stored 0-based, eta[0] = eta_1); you used eta[t] = eta_{t+1}."),
+        ((1 - e) * _decay(d.lam, d.tau[t - 1], h, w) * u_0 + e * u_l + std * noise,
+         "tau_t is tau[t] (tau[0] = tau_0 = 0); you used tau[t - 1] = tau_{t-1}."),
+    ]
+
+
+@exercise("2.1", "the forward marginal sample", notebook="02_blurring_resshift_posterior", minutes=10)
+def check_marginal_sample(fn) -> None:
+    """Checks ``fn(u_0, u_l, noise, t, eta, tau, lam, kappa) -> u_t`` (Eqs. 25, 29, frequency domain:
+    u_t = (1 - eta_t) D_t u_0 + eta_t u_l + kappa sqrt(eta_t) noise) against
+    ``BlurringResShift.marginal_mean`` + ``marginal_std`` on random schedules, steps and shapes."""
+    worst = 0.0
+    for d, t, x in _cases(fresh_generator(), 1):
+        u_0, u_l, noise = x["u_0"], x["u_l"], x["noise"]
+        got = call("2.1", fn, u_0, u_l, noise, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
+        want = d.marginal_mean(u_0, u_l, t) + d.marginal_std(t, u_0) * noise
+        what = f"u_t ({_describe(d, t, u_0)})"
+        if isinstance(got, torch.Tensor) and not (tuple(got.shape) == tuple(want.shape)
+                                                  and torch.allclose(got.to(want.dtype), want, atol=1e-10, rtol=0)):
+            diagnose("2.1", got, what, [v for v in _marginal_variants(d, t, u_0, u_l, noise)
+                                        if not torch.allclose(v[0], want, atol=1e-9, rtol=0)], atol=1e-9)
+        worst = max(worst, compare("2.1", got, want, what, atol=1e-10,
+                                   hint="u_t = (1 - eta_t) D_t u_0 + eta_t u_l + kappa sqrt(eta_t) noise, "
+                                        "D_t = exp(lam * tau[t]) repeated over the H/p x W/p patches, "
+                                        "eta_t = eta[t-1]."))
+    passed("2.1", f"4 random schedules/steps/shapes incl. no blur and [B, N, C, H, W]; max error {worst:.1g}")
+
+
+@reference("2.1")
+def _marginal_reference(u_0, u_l, noise, t, eta, tau, lam, kappa):
+    e = eta[t - 1]
+    return (1 - e) * _decay(lam, tau[t], *u_0.shape[-2:]) * u_0 + e * u_l + kappa * e.sqrt() * noise
+
+
+@planted("2.1", "std kappa * eta_t", expect="kappa * sqrt(eta_t)")
+def _marginal_std(u_0, u_l, noise, t, eta, tau, lam, kappa):
+    e = eta[t - 1]
+    return (1 - e) * _decay(lam, tau[t], *u_0.shape[-2:]) * u_0 + e * u_l + kappa * e * noise
+
+
+@planted("2.1", "u_0 not blurred", expect="u_0 is not blurred")
+def _marginal_noblur(u_0, u_l, noise, t, eta, tau, lam, kappa):
+    e = eta[t - 1]
+    return (1 - e) * u_0 + e * u_l + kappa * e.sqrt() * noise
+
+
+@planted("2.1", "eta off by one", expect="eta[t - 1]")
+def _marginal_index(u_0, u_l, noise, t, eta, tau, lam, kappa):
+    e = eta[t]
+    return (1 - e) * _decay(lam, tau[t], *u_0.shape[-2:]) * u_0 + e * u_l + kappa * e.sqrt() * noise
+
+
+@planted("2.1", "Lambda not tiled", expect="raised")
+def _marginal_untiled(u_0, u_l, noise, t, eta, tau, lam, kappa):
+    e = eta[t - 1]
+    return (1 - e) * torch.exp(lam * tau[t]) * u_0 + e * u_l + kappa * e.sqrt() * noise
+
+
+# ------------------------------------------------------------ 2.2 the paper's posterior (Eqs. 34-36)
+def _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa, *, sign=1.0, lam_rate=None, eta_ratio=True, d_prev=True,
+           var_power=2):
+    """Eqs. 34-36 per frequency, with switches that build the typical wrong answers."""
+    p = lam.shape[-1]
+    h, w = u_t.shape[-2:]
+    eta_t, eta_s = eta[t - 1], eta[t - 2]
+    alpha_t = eta_t - eta_s
+    rate = tau[t] - tau[t - 1] if lam_rate is None else lam_rate
+    ratio = (1 - eta_t) / (1 - eta_s) if eta_ratio else 1.0
+    lam_t = ratio * torch.exp(lam * rate).repeat(h // p, w // p)                        # Eq. 36
+    d_s = torch.exp(lam * tau[t - 1]).repeat(h // p, w // p) if d_prev else 1.0          # D_{t-1}
+    den = lam_t ** 2 * eta_s + alpha_t
+    mean = (lam_t * eta_s * u_t + alpha_t * (1 - eta_s) * d_s * u_0
+            + (lam_t ** 2 * eta_s ** 2 - lam_t * eta_s * eta_t + sign * alpha_t * eta_s) * u_l) / den   # Eq. 34
+    return mean, kappa ** var_power * alpha_t * eta_s / den                                          # Eq. 35
+
+
+def _paper_variants(u_t, u_0, u_l, t, d):
+    args = (u_t, u_0, u_l, t, d.eta, d.tau, d.lam, d.kappa)
+    means = [
+        (_paper(*args, sign=-1.0)[0], "this is Eq. 34 as printed: the last term of the u_l coefficient is "
+                                      "+ alpha_t eta_{t-1}, not - alpha_t eta_{t-1} (a sign error in the paper; "
+                                      "the prior "
+                                      "N(m_{t-1}, kappa^2 eta_{t-1}) contributes + alpha_t eta_{t-1} u_l)."),
+        (_paper(*args, lam_rate=1.0)[0], "lambda uses e^Lambda literally (blur time 1); "
+                                         "the kit reads Eq. 36's e^Lambda "
+                                         "as D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))."),
+        (_paper(*args, lam_rate=d.tau[t])[0], "lambda uses D_t; Eq. 36's blur factor is the ratio "
+                                              "D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))."),
+        (_paper(*args, eta_ratio=False)[0], "lambda is missing the factor (1 - eta_t) / (1 - eta_{t-1}) of Eq. 36."),
+        (_paper(*args, d_prev=False)[0], "the u_0 term is missing D_{t-1}: alpha_t (1 - eta_{t-1}) D_{t-1} u_0."),
+    ]
+    variances = [
+        (_paper(*args, var_power=1)[1], "the variance has kappa where it needs kappa^2 (Eq. 35)."),
+        (_paper(*args)[1].sqrt(), "you returned the standard deviation; return the variance of Eq. 35."),
+    ]
+    return means, variances
+
+
+@exercise("2.2", "the paper's posterior, sign corrected", notebook="02_blurring_resshift_posterior", minutes=15)
+def check_posterior_paper(fn) -> None:
+    """Checks ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` (Eqs. 34-36 with the sign of Eq. 34
+    corrected and e^Lambda read as D_t / D_{t-1}) against ``BlurringResShift.posterior(..., form="paper")``."""
+    worst = 0.0
+    for d, t, x in _cases(fresh_generator(), 2):
+        u_t, u_0, u_l = x["u_t"], x["u_0"], x["u_l"]
+        out = call("2.2", fn, u_t, u_0, u_l, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ExerciseError(f"Exercise 2.2: return a pair (mean, var); got {type(out).__name__}.")
+        mean, var = out
+        want_mean, want_var = d.posterior(u_t, u_0, u_l, t, form="paper")
+        means, variances = _paper_variants(u_t, u_0, u_l, t, d)
+        where = _describe(d, t, u_t)
+        if isinstance(mean, torch.Tensor) and mean.shape == want_mean.shape and \
+                not torch.allclose(mean.to(torch.float64), want_mean, atol=1e-10, rtol=0):
+            diagnose("2.2", mean, f"the mean ({where})",
+                     [v for v in means if not torch.allclose(v[0], want_mean, atol=1e-9, rtol=0)], atol=1e-9)
+        worst = max(worst, compare("2.2", mean, want_mean, f"the mean ({where})", atol=1e-10,
+                                   hint="Eq. 34 with + alpha_t eta_{t-1} in the u_l coefficient, "
+                                        "lambda = (1 - eta_t)/(1 - eta_{t-1}) exp(Lambda (tau_t - tau_{t-1}))."))
+        try:
+            var_full = torch.broadcast_to(torch.as_tensor(var, dtype=torch.float64), want_mean.shape)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise ExerciseError(f"Exercise 2.2: the variance does not broadcast against the mean "
+                                f"{tuple(want_mean.shape)}: {err}") from None
+        want_full = torch.broadcast_to(want_var, want_mean.shape)
+        for wrong, why in variances:
+            if not torch.allclose(var_full, want_full, atol=1e-12, rtol=1e-10) and \
+                    torch.allclose(var_full, torch.broadcast_to(wrong, want_mean.shape), atol=1e-12, rtol=1e-9):
+                raise ExerciseError(f"Exercise 2.2: the variance ({where}) is wrong: {why}")
+        worst = max(worst, compare("2.2", var_full, want_full, f"the variance ({where})", atol=1e-12,
+                                   hint="Eq. 35: kappa^2 alpha_t eta_{t-1} / (lambda^2 eta_{t-1} + alpha_t), "
+                                        "per frequency."))
+    passed("2.2", f"4 random schedules/steps/shapes incl. no blur; max error {worst:.1g}")
+
+
+@reference("2.2")
+def _paper_reference(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa)
+
+
+@planted("2.2", "Eq. 34 as printed (minus sign)", expect="Eq. 34 as printed")
+def _paper_printed(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa, sign=-1.0)
+
+
+@planted("2.2", "e^Lambda literally", expect="e^Lambda literally")
+def _paper_literal(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa, lam_rate=1.0)
+
+
+@planted("2.2", "no D_{t-1} on u_0", expect="missing D_{t-1}")
+def _paper_no_dprev(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa, d_prev=False)
+
+
+@planted("2.2", "kappa in the variance", expect="kappa^2")
+def _paper_kappa(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _paper(u_t, u_0, u_l, t, eta, tau, lam, kappa, var_power=1)
+
+
+# -------------------------------------------------------------- 2.3 the consistent posterior (Step 6)
+def _posterior_parts(d, t, u_t, u_0, u_l, *, es=None, et=None, ds=None, dt=None):
+    """mean = m_{t-1} + (eta_{t-1}/eta_t)(u_t - m_t) with overridable pieces (to build wrong answers)."""
+    h, w = u_t.shape[-2:]
+    es = d.eta[t - 2] if es is None else es
+    et = d.eta[t - 1] if et is None else et
+    ds = _decay(d.lam, d.tau[t - 1], h, w) if ds is None else ds
+    dt = _decay(d.lam, d.tau[t], h, w) if dt is None else dt
+    m_s = (1 - es) * ds * u_0 + es * u_l
+    m_t = (1 - et) * dt * u_0 + et * u_l
+    return m_s, m_t, es, et
+
+
+def _posterior_variants(d, t, u_t, u_0, u_l):
+    """Wrong means and wrong variances, each with its explanation."""
+    m_s, m_t, es, et = _posterior_parts(d, t, u_t, u_0, u_l)
+    k, a = d.kappa, et - es
+    one = torch.ones(u_t.shape[-2:], dtype=torch.float64)
+    ms_nb, _, _, _ = _posterior_parts(d, t, u_t, u_0, u_l, ds=one)
+    mnb_s, mnb_t, _, _ = _posterior_parts(d, t, u_t, u_0, u_l, ds=one, dt=one)
+    md_s, _, _, _ = _posterior_parts(d, t, u_t, u_0, u_l, ds=_decay(d.lam, d.tau[t], *u_t.shape[-2:]))
+    means = [
+        (ms_nb + es / et * (u_t - m_t), "m_{t-1}(u_0) is missing its blur: m_{t-1} = (1 - eta_{t-1}) D_{t-1} u_0 "
+                                        "+ eta_{t-1} u_l with D_{t-1} = exp(lam * tau[t-1])."),
+        (mnb_s + es / et * (u_t - mnb_t), "neither m_{t-1} nor m_t is blurred (that is ResShift's posterior); "
+                                          "use D_{t-1} u_0 in m_{t-1} and D_t u_0 in m_t."),
+        (md_s + es / et * (u_t - m_t), "m_{t-1} uses D_t; it needs D_{t-1} = exp(lam * tau[t-1])."),
+        (m_s + et / es * (u_t - m_t), "the ratio is upside down: the factor on (u_t - m_t) is "
+                                      "eta_{t-1} / eta_t (< 1)."),
+        (m_s + a / et * (u_t - m_t), "the factor on (u_t - m_t) is alpha_t / eta_t; it is eta_{t-1} / eta_t."),
+        (m_t + es / et * (u_t - m_t), "you started from m_t; the mean is "
+                                      "m_{t-1}(u_0) + (eta_{t-1}/eta_t)(u_t - m_t(u_0))."),
+    ]
+    if t + 1 <= d.T:
+        m_s1, m_t1, es1, et1 = _posterior_parts(d, t, u_t, u_0, u_l, es=d.eta[t - 1], et=d.eta[t])
+        means.append((m_s1 + es1 / et1 * (u_t - m_t1), "eta_t is eta[t - 1] and eta_{t-1} is eta[t - 2] (eta is stored "
+                                                      "0-based); you used eta[t] and eta[t - 1]."))
+    var = k ** 2 * es * a / et
+    variances = [
+        (k * es * a / et, "the variance has kappa where it needs kappa^2: "
+                          "sigma^2 = kappa^2 eta_{t-1} alpha_t / eta_t."),
+        (var.sqrt(), "you returned the standard deviation; return the variance kappa^2 eta_{t-1} alpha_t / eta_t."),
+        (k ** 2 * a, "kappa^2 alpha_t is the variance of the forward step; the posterior's is "
+                     "kappa^2 eta_{t-1} alpha_t / eta_t."),
+        (k ** 2 * es, "kappa^2 eta_{t-1} is the prior's variance; conditioning on u_t shrinks it by alpha_t / eta_t."),
+        (k ** 2 * et * a / es, "the eta ratio in the variance is upside down: kappa^2 eta_{t-1} alpha_t / eta_t."),
+    ]
+    return means, variances
+
+
+@exercise("2.3", "the consistent posterior mean and variance", notebook="02_blurring_resshift_posterior", minutes=15)
+def check_posterior(fn) -> None:
+    """Checks ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` against
+    ``BlurringResShift.posterior(..., form="consistent")`` for random schedules, steps t in 2..T-1 and shapes.
+    ``var`` may be a number or any tensor that broadcasts against ``mean``."""
+    worst = 0.0
+    for d, t, x in _cases(fresh_generator(), 2):
+        u_t, u_0, u_l = x["u_t"], x["u_0"], x["u_l"]
+        out = call("2.3", fn, u_t, u_0, u_l, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ExerciseError(f"Exercise 2.3: return a pair (mean, var); got {type(out).__name__}.")
+        mean, var = out
+        want_mean, want_var = d.posterior(u_t, u_0, u_l, t, form="consistent")
+        means, variances = _posterior_variants(d, t, u_t, u_0, u_l)
+        where = _describe(d, t, u_t)
+        if isinstance(mean, torch.Tensor) and mean.shape == want_mean.shape and \
+                not torch.allclose(mean.to(torch.float64), want_mean, atol=1e-10, rtol=0):
+            diagnose("2.3", mean, f"the mean ({where})",
+                     [v for v in means if not torch.allclose(v[0], want_mean, atol=1e-9, rtol=0)], atol=1e-9)
+        worst = max(worst, compare("2.3", mean, want_mean, f"the mean ({where})", atol=1e-10,
+                                   hint="mean = m_{t-1}(u_0) + (eta_{t-1}/eta_t)(u_t - m_t(u_0)), "
+                                        "m_s = (1 - eta_s) D_s u_0 + eta_s u_l."))
+        try:
+            var = torch.as_tensor(var, dtype=torch.float64)
+            var_full = torch.broadcast_to(var, want_mean.shape)
+        except (RuntimeError, TypeError, ValueError) as err:
+            raise ExerciseError(f"Exercise 2.3: the variance (shape {tuple(getattr(var, 'shape', ()))}) does not "
+                                f"broadcast against the mean {tuple(want_mean.shape)}: {err}") from None
+        want_full = torch.broadcast_to(want_var, want_mean.shape)
+        for wrong, why in variances:
+            if not torch.allclose(var_full, want_full, atol=1e-12, rtol=1e-10) and \
+                    torch.allclose(var_full, torch.broadcast_to(wrong, want_mean.shape), atol=1e-12, rtol=1e-9):
+                raise ExerciseError(f"Exercise 2.3: the variance ({where}) is wrong: {why}")
+        worst = max(worst, compare("2.3", var_full, want_full, f"the variance ({where})", atol=1e-12,
+                                   hint="var = kappa^2 eta_{t-1} alpha_t / eta_t, alpha_t = eta_t - eta_{t-1}."))
+    passed("2.3", f"4 random schedules/steps/shapes incl. no blur and [B, N, C, H, W]; max error {worst:.1g}")
+
+
+def _consistent(u_t, u_0, u_l, t, eta, tau, lam, kappa, *, blur_prev=True, var_scale=2):
+    h, w = u_t.shape[-2:]
+    eta_t, eta_s = eta[t - 1], eta[t - 2]
+    d_t = _decay(lam, tau[t], h, w)
+    d_s = _decay(lam, tau[t - 1], h, w) if blur_prev else torch.ones_like(d_t)
+    m_t = (1 - eta_t) * d_t * u_0 + eta_t * u_l
+    m_s = (1 - eta_s) * d_s * u_0 + eta_s * u_l
+    return m_s + eta_s / eta_t * (u_t - m_t), kappa ** var_scale * eta_s * (eta_t - eta_s) / eta_t
+
+
+@reference("2.3")
+def _posterior_reference(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _consistent(u_t, u_0, u_l, t, eta, tau, lam, kappa)
+
+
+@planted("2.3", "m_{t-1} not blurred", expect="m_{t-1}(u_0) is missing its blur")
+def _posterior_noblur(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _consistent(u_t, u_0, u_l, t, eta, tau, lam, kappa, blur_prev=False)
+
+
+@planted("2.3", "eta ratio swapped", expect="upside down")
+def _posterior_swap(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    h, w = u_t.shape[-2:]
+    eta_t, eta_s = eta[t - 1], eta[t - 2]
+    m_t = (1 - eta_t) * _decay(lam, tau[t], h, w) * u_0 + eta_t * u_l
+    m_s = (1 - eta_s) * _decay(lam, tau[t - 1], h, w) * u_0 + eta_s * u_l
+    return m_s + eta_t / eta_s * (u_t - m_t), kappa ** 2 * eta_s * (eta_t - eta_s) / eta_t
+
+
+@planted("2.3", "kappa instead of kappa^2", expect="kappa^2")
+def _posterior_kappa(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    return _consistent(u_t, u_0, u_l, t, eta, tau, lam, kappa, var_scale=1)
+
+
+@planted("2.3", "std instead of variance", expect="standard deviation")
+def _posterior_std(u_t, u_0, u_l, t, eta, tau, lam, kappa):
+    mean, var = _consistent(u_t, u_0, u_l, t, eta, tau, lam, kappa)
+    return mean, math.sqrt(var)
