@@ -119,3 +119,14 @@ def test_nbval_check_output_cells_catch_a_changed_number(tmp_path):
     tampered.cells[0].outputs[0]["text"] = "0.31\n"
     nbformat.write(tampered, str(tmp_path / "tampered.ipynb"))
     assert nbval(tmp_path / "tampered.ipynb").returncode != 0
+
+
+def test_slider_draws_only_when_moved(tmp_path):
+    from seeclear_lite.notebook import start
+
+    ctx = start("smoke", 0, tmp_path)
+    drawn = []
+    slider = ctx.slider(drawn.append, 1, 15, value=15)
+    assert drawn == [], "nothing may be drawn through the widget in a batch run"
+    slider.value = 7
+    assert drawn == [7]
