@@ -2,11 +2,13 @@
 
 The video (a folder of LR frames, or a video file: .mp4, .gif, ...) is split into non-overlapping clips of
 m = 5 frames, the last one reflect-padded and cropped back; each clip is sampled with the checkpoint's EMA
-weights; a CaTeGory memory, if the model has one, is carried from clip to clip. Writes into ``--output``:
+weights; a CaTeGory memory, if the model has one, is carried from clip to clip. Frames stream: LR frames are
+decoded as the sampler needs them and every SR frame is written as soon as its clip is done, so memory does
+not grow with the length of the video. Writes into ``--output``:
 
 * ``SR/%08d.png``      the super-resolved frames (8-bit RGB PNG)
 * ``bicubic/%08d.png`` MATLAB-bicubic x4 of the same frames (the baseline)
-* ``side_by_side.gif`` bicubic | SeeClear-lite, frame by frame
+* ``side_by_side.gif`` bicubic | SeeClear-lite, frame by frame (the first ``--gif-frames`` frames)
 * ``sample.json``      checkpoint, settings, frames, seconds per frame on this device
 
 Example::
@@ -18,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -29,7 +32,7 @@ import torch
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".gif")
+from .sampling import VIDEO_EXTENSIONS  # noqa: E402,F401 (re-exported)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,41 +51,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA weights")
     parser.add_argument("--device", default=None, help="device (default: CUDA if available, else CPU)")
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the GIF")
+    parser.add_argument("--gif-frames", type=int, default=120,
+                        help="frames in side_by_side.gif (kept in memory until the end; 0 = no GIF frames)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def read_video(path: Path, max_frames: int | None = None) -> torch.Tensor:
-    """LR frames ``[T, 3, h, w]`` in [0, 1] from a folder of images or a video file."""
-    from ..data.io import list_frames, read_image, uint8_to_float
+    """LR frames ``[T, 3, h, w]`` in [0, 1] from a folder of images or a video file (all in memory; the
+    ``sample`` command itself streams with :func:`seeclear_lite.training.sampling.iter_frames`)."""
+    frames = list(_checked_frames(Path(path), max_frames))
+    return torch.stack(frames)
+
+
+def _checked_frames(path: Path, max_frames: int | None = None):
+    """:func:`iter_frames` with ``--input`` in the messages and a check that all frames have one size."""
+    from .sampling import iter_frames
 
     if not path.exists():
         raise FileNotFoundError(f"--input {path} does not exist: give a folder of LR frames (%08d.png) or a "
                                 f"video file.")
-    if path.is_dir():
-        files = list_frames(path)[:max_frames]
-        if not files:
-            raise ValueError(f"--input {path} holds no image files (.png, .jpg, ...).")
-        frames = [read_image(f) for f in files]
-        sizes = {tuple(f.shape) for f in frames}
-        if len(sizes) > 1:
-            raise ValueError(f"--input {path}: frames have different sizes {sorted(sizes)}; all must match.")
-        return torch.stack(frames)
-    if path.suffix.lower() not in VIDEO_EXTENSIONS:
-        raise ValueError(f"--input {path} is neither a folder nor a video file ({', '.join(VIDEO_EXTENSIONS)}).")
-    import imageio.v3 as iio
-
-    frames = []
-    for i, f in enumerate(iio.imiter(path)):
-        if max_frames is not None and i >= max_frames:
-            break
-        f = np.asarray(f)
-        if f.ndim == 2:
-            f = np.repeat(f[..., None], 3, axis=-1)
-        frames.append(f[..., :3])
-    if not frames:
-        raise ValueError(f"--input {path}: no frames could be decoded.")
-    return uint8_to_float(np.stack(frames))
+    size = None
+    try:
+        for i, f in enumerate(iter_frames(path, max_frames)):
+            if size is not None and tuple(f.shape) != size:
+                raise ValueError(f"--input {path}: frame {i} has size {tuple(f.shape)} but frame 0 has {size}; "
+                                 f"all frames must match.")
+            size = tuple(f.shape)
+            yield f
+    except ValueError as err:
+        msg = str(err)
+        raise ValueError(msg if msg.startswith("--input") else f"--input {msg}") from None
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
@@ -105,7 +104,7 @@ def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
 
 
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
-        fps=8.0, overwrite=False, progress=True, log=print) -> dict:
+        fps=8.0, overwrite=False, progress=True, gif_frames=120, log=print) -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds."""
     from .. import __version__
     from ..data.io import to_uint8, write_image
@@ -124,26 +123,40 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
                          f"all of them (respaced sampling is not implemented in this version); omit --steps or "
                          f"pass --steps {mc.T}.")
     form = form or cfg.diffusion.form
-    lr = read_video(Path(source), max_frames)
+    frames = _checked_frames(Path(source), max_frames)
+    first = next(frames)                     # decoding errors surface before anything is written
+    total = None
+    if Path(source).is_dir():
+        from ..data.io import list_frames
+
+        total = len(list_frames(Path(source))[:max_frames])
     _prepare_output(output, overwrite)
     diffusion = cfg.make_diffusion()
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
                            progress=progress)
-    log(f"sampling {lr.shape[0]} frames {lr.shape[-1]}x{lr.shape[-2]} -> x4 on {device} "
-        f"({mc.T} steps, form {form!r}, clips of {cfg.data.clip_length})")
-    gif = []
+    log(f"sampling {total if total is not None else 'all'} frames {first.shape[-1]}x{first.shape[-2]} -> x4 on "
+        f"{device} ({mc.T} steps, form {form!r}, clips of {cfg.data.clip_length})")
+    pending: dict[int, torch.Tensor] = {}    # LR frames read but not yet written (at most one clip)
+
+    def lr_frames():
+        for i, f in enumerate(itertools.chain([first], frames)):
+            pending[i] = f
+            yield f
+
+    gif, n = [], 0
     t0 = time.perf_counter()
-    for start, stop, sr in sampler.clips(lr):
-        bic = bicubic_upsample(lr[start:stop].double()).float().clamp(0, 1)
-        for i in range(stop - start):
-            write_image(output / "SR" / f"{start + i:08d}.png", sr[i])
-            write_image(output / "bicubic" / f"{start + i:08d}.png", bic[i])
-            gif.append(torch.cat([to_uint8(bic[i]), to_uint8(sr[i])], dim=-1).permute(1, 2, 0).numpy())
+    for i, sr in sampler.stream(lr_frames(), total):
+        bic = bicubic_upsample(pending.pop(i)[None].double()).float().clamp(0, 1)[0]
+        write_image(output / "SR" / f"{i:08d}.png", sr)
+        write_image(output / "bicubic" / f"{i:08d}.png", bic)
+        if len(gif) < gif_frames:
+            gif.append(torch.cat([to_uint8(bic), to_uint8(sr)], dim=-1).permute(1, 2, 0).numpy())
+        n += 1
     wall = time.perf_counter() - t0
-    atomic_write_bytes(output / "side_by_side.gif", encode_gif(gif, fps))
-    n = lr.shape[0]
+    if gif:
+        atomic_write_bytes(output / "side_by_side.gif", encode_gif(gif, fps))
     record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
-              "input": str(source), "frames": n, "lr_size": [int(lr.shape[-2]), int(lr.shape[-1])],
+              "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
               "steps": mc.T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
               "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
               "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
@@ -159,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
             max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,
-            overwrite=args.overwrite, progress=not args.no_progress)
+            overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames)
     except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,15 @@ and cropped back. Each clip is sampled with :meth:`seeclear_lite.diffusion.Blurr
 frames in parallel). When the model has a CaTeGory memory (Sec. 3.3), the memory state of one clip is
 updated after that clip's last diffusion step and carried to the next (Algorithm 1 lines 42-44).
 
+Streaming
+---------
+:meth:`VideoSampler.stream` reads LR frames from any iterable (e.g. :func:`iter_frames`, which decodes a
+folder of images or a video file one frame at a time), keeps at most one clip of m LR frames, and yields
+each SR frame as soon as its clip is sampled, so that peak memory depends on the frame size and m, never on
+the length of the video (``tests/test_video_streaming.py`` checks 10 against 40 frames). ``on_frame(index,
+sr)`` is a callback alternative to iterating (e.g. write each frame to disk). ``VideoSampler(...)(lr)`` is
+the convenience form that returns the whole video as one tensor (it holds every frame, by design).
+
 Conditioning
 ------------
 The baseline needs no conditioning. A model with semantic modules needs the Semantic Distiller's tokens O and
@@ -20,6 +29,8 @@ from __future__ import annotations
 
 import time
 import weakref
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -77,17 +88,19 @@ def make_conditioning(model, lr01: torch.Tensor, memory=None) -> Conditioning | 
 
 @torch.no_grad()
 def sample_clip(model, diffusion, lr01: torch.Tensor, *, form: str = "consistent",
-                generator: torch.Generator | None = None, memory=None):
+                generator: torch.Generator | None = None, memory=None, progress: bool = False):
     """One batch of clips ``lr01 [B, m, 3, h, w]`` ([0, 1]) -> ``(sr01 [B, m, 3, H, W], new memory or None)``.
 
-    ``sr01`` is the sampler's x0 estimate mapped back to [0, 1] and clamped (not quantized)."""
+    The m frames of a clip go through the network together, in parallel (one batch of B*m images).
+    ``sr01`` is the sampler's x0 estimate mapped back to [0, 1] and clamped (not quantized); ``progress``
+    shows a bar over the diffusion steps."""
     y = diffusion.upsample_lr(to_diffusion_range(lr01))
     cond = make_conditioning(model, lr01, memory)
 
     def net(x_t, yy, t):
         return model(x_t, yy, t) if cond is None else model(x_t, yy, t, cond)
 
-    x0 = diffusion.sample(net, y, form=form, generator=generator)
+    x0 = diffusion.sample(net, y, form=form, generator=generator, progress=progress)
     new_memory = None
     category = find_memory(model)
     if category is not None and cond is not None and getattr(cond, "clip_tokens", None) is not None:
@@ -118,37 +131,158 @@ def reflect_pad_time(frames: torch.Tensor, m: int) -> torch.Tensor:
     return frames[torch.tensor(idx, device=frames.device)]
 
 
-class VideoSampler:
-    """``sr = VideoSampler(model, diffusion)(lr)``: a whole video ``lr [T, 3, h, w]`` in [0, 1] -> ``[T, 3, H, W]``.
+def iter_frames(source, max_frames: int | None = None) -> Iterator[torch.Tensor]:
+    """LR frames ``[3, h, w]`` in [0, 1], decoded one at a time (lazily) from a folder of images (sorted by
+    name) or a video file (.mp4, .gif, ... through imageio); at most ``max_frames``. Nothing is read before
+    the consumer asks for the frame, so a long video never sits in memory."""
+    import numpy as np
 
-    Clips of ``clip_length`` frames, the memory carried across clips; ``seed`` fixes the sampler's noise (one
-    generator for the video, on the model's device). ``times`` holds the seconds spent on each clip."""
+    from ..data.io import list_frames, read_image, uint8_to_float
+
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a folder of LR frames (%08d.png) or a video file.")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 (or None for all frames), got {max_frames}.")
+    if path.is_dir():
+        files = list_frames(path)[:max_frames]
+        if not files:
+            raise ValueError(f"{path} holds no image files (.png, .jpg, ...).")
+        for f in files:
+            yield read_image(f)
+        return
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ValueError(f"{path} is neither a folder nor a video file ({', '.join(VIDEO_EXTENSIONS)}).")
+    import imageio.v3 as iio
+
+    n = 0
+    for f in iio.imiter(path):
+        if max_frames is not None and n >= max_frames:
+            break
+        f = np.asarray(f)
+        if f.ndim == 2:
+            f = np.repeat(f[..., None], 3, axis=-1)
+        n += 1
+        yield uint8_to_float(f[..., :3])
+    if n == 0:
+        raise ValueError(f"{path}: no frames could be decoded.")
+
+
+#: Video containers :func:`iter_frames` decodes (anything else must be a folder of images).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".gif")
+
+
+class VideoSampler:
+    """Algorithm 1 over a whole video, clip by clip, with the CaTeGory memory carried from clip to clip.
+
+    * ``sampler.stream(frames)`` -- the streaming form: ``frames`` is any iterable of LR frames ``[3, h, w]``
+      in [0, 1] (a generator, :func:`iter_frames`, or a ``[T, 3, h, w]`` tensor); yields ``(index, sr)`` with
+      ``sr [3, H, W]`` on the CPU as soon as the frame's clip is done. At most one clip is held.
+    * ``sampler.clips(lr)`` -- the same, one clip at a time: ``(start, stop, sr [stop-start, 3, H, W])``.
+    * ``sampler(lr)`` -- ``lr [T, 3, h, w]`` -> ``[T, 3, H, W]`` (holds the whole video).
+
+    Clips of ``clip_length`` (m) frames, non-overlapping; the last, shorter one is reflect-padded to m
+    frames and its padding cropped off the output. ``seed`` fixes the sampler's noise (one generator for the
+    video, on the model's device). ``carry_memory=False`` samples every clip from the learned memory
+    (C̄, T̄) instead of the updated one: the "without memory update" ablation of notebook 06.
+    ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
+    seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
+    """
 
     def __init__(self, model, diffusion, clip_length: int = 5, form: str = "consistent", seed: int = 0,
-                 device=None, progress: bool = False):
+                 device=None, progress: bool = False, carry_memory: bool = True, keep_memories: bool = False):
+        if int(clip_length) < 1:
+            raise ValueError(f"clip_length (m) must be >= 1, got {clip_length}.")
         self.model, self.diffusion, self.m, self.form = model.eval(), diffusion, int(clip_length), form
         self.device = device if device is not None else next(model.parameters()).device
         self.seed, self.progress = seed, progress
+        self.carry_memory, self.keep_memories = carry_memory, keep_memories
         self.times: list[float] = []
+        self.memories: list = []
 
-    def clips(self, lr: torch.Tensor):
-        """Yield ``(start, stop, sr01 [stop-start, 3, H, W] on the CPU)`` clip by clip (streaming)."""
-        if lr.dim() != 4:
-            raise ValueError(f"lr must be a video [T, 3, h, w] in [0, 1], got shape {tuple(lr.shape)}.")
+    def _check_frame(self, frame, index: int, size) -> tuple:
+        if not isinstance(frame, torch.Tensor) or frame.dim() != 3 or frame.shape[0] != 3:
+            shape = tuple(frame.shape) if isinstance(frame, torch.Tensor) else type(frame).__name__
+            raise ValueError(f"frame {index} must be an RGB tensor [3, h, w] in [0, 1], got {shape}; a whole "
+                             f"video goes in as a [T, 3, h, w] tensor or an iterable of frames.")
+        if size is not None and tuple(frame.shape) != size:
+            raise ValueError(f"frame {index} has shape {tuple(frame.shape)} but the video's first frame has "
+                             f"{size}: every frame of a video must have the same size.")
+        return tuple(frame.shape)
+
+    def _run_clip(self, buffer: list, gen, memory):
+        """Sample one clip of n <= m buffered LR frames -> (sr [n, 3, H, W] on the CPU, memory for the next)."""
+        n = len(buffer)
+        clip = reflect_pad_time(torch.stack(buffer).to(self.device), self.m)[None]   # [1, m, 3, h, w]
+        t0 = time.perf_counter()
+        sr, new_memory = sample_clip(self.model, self.diffusion, clip, form=self.form, generator=gen,
+                                     memory=memory if self.carry_memory else None, progress=self.progress)
+        sr = sr[0, :n].float().cpu()                      # crop the reflected padding back off
+        self.times.append(time.perf_counter() - t0)
+        if self.keep_memories and new_memory is not None:
+            self.memories.append(new_memory)
+        return sr, (new_memory if self.carry_memory else None)
+
+    def _clip_stream(self, frames: Iterable[torch.Tensor], total: int | None = None):
+        """Yield ``(start, stop, sr)`` clip by clip, reading ``frames`` lazily (at most m LR frames held)."""
+        if isinstance(frames, torch.Tensor):
+            if frames.dim() != 4:
+                raise ValueError(f"lr must be a video [T, 3, h, w] in [0, 1], got shape {tuple(frames.shape)}.")
+            total = frames.shape[0]
+        elif total is None and hasattr(frames, "__len__"):
+            total = len(frames)
         gen = torch.Generator(device=self.device).manual_seed(self.seed)
-        memory = None
-        spans = split_clips(lr.shape[0], self.m)
+        self.times, self.memories = [], []
+        bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
-            spans = tqdm(spans, desc="clips", unit="clip")
-        for start, stop in spans:
-            clip = reflect_pad_time(lr[start:stop].to(self.device), self.m)[None]
-            t0 = time.perf_counter()
-            sr, memory = sample_clip(self.model, self.diffusion, clip, form=self.form, generator=gen, memory=memory)
-            sr = sr[0, : stop - start].float().cpu()
-            self.times.append(time.perf_counter() - t0)
-            yield start, stop, sr
+            bar = tqdm(total=None if total is None else -(-total // self.m), desc="clips", unit="clip")
+        memory, buffer, start, size = None, [], 0, None
+        try:
+            for i, frame in enumerate(frames):
+                size = self._check_frame(frame, i, size)
+                buffer.append(frame)
+                if len(buffer) == self.m:
+                    sr, memory = self._run_clip(buffer, gen, memory)
+                    buffer = []
+                    if bar is not None:
+                        bar.update(1)
+                    yield start, start + self.m, sr
+                    start += self.m
+            if buffer:                                    # the last, shorter clip (reflect-padded)
+                sr, memory = self._run_clip(buffer, gen, memory)
+                if bar is not None:
+                    bar.update(1)
+                yield start, start + len(buffer), sr
+                start += len(buffer)
+        finally:
+            if bar is not None:
+                bar.close()
+        if start == 0:
+            raise ValueError("the video has no frames: give at least one LR frame [3, h, w].")
+
+    def clips(self, lr, total: int | None = None):
+        """Yield ``(start, stop, sr01 [stop-start, 3, H, W] on the CPU)`` clip by clip (streaming)."""
+        return self._clip_stream(lr, total)
+
+    def stream(self, frames, total: int | None = None,
+               on_frame: Callable[[int, torch.Tensor], None] | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield ``(index, sr [3, H, W])`` frame by frame (see the class doc); ``on_frame(index, sr)`` is
+        called for each frame as well. ``total`` (number of frames, if known) sizes the progress bar."""
+        for start, _, sr in self._clip_stream(frames, total):
+            for k in range(sr.shape[0]):
+                if on_frame is not None:
+                    on_frame(start + k, sr[k])
+                yield start + k, sr[k]
+
+    def run(self, frames, on_frame: Callable[[int, torch.Tensor], None], total: int | None = None) -> int:
+        """Sample the whole video, handing each SR frame to ``on_frame(index, sr)`` (e.g. write it to disk);
+        keeps nothing. Returns the number of frames."""
+        n = 0
+        for _ in self.stream(frames, total, on_frame):
+            n += 1
+        return n
 
     def __call__(self, lr: torch.Tensor) -> torch.Tensor:
         return torch.cat([sr for _, _, sr in self.clips(lr)])
