@@ -78,14 +78,6 @@ def test_refuses_to_overwrite_unless_told(tmp_path):
     assert not (tmp_path / "SR" / VALIDATION_CLIP / "stale.png").exists()
 
 
-def test_checkpoint_method_is_a_clear_error_not_a_fake(tmp_path, capsys):
-    code = cli(["evaluate", "--gt", str(sample_root()), "--method", "checkpoint", "--checkpoint", "x.pt",
-                "--out", str(tmp_path / "ck"), "--no-lpips"])
-    assert code == 2
-    assert "not available until the training engine exists" in capsys.readouterr().err
-    assert not (tmp_path / "ck").exists()
-
-
 def test_cli_errors_for_bad_folders(tmp_path, capsys):
     assert cli(["evaluate", "--gt", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--no-lpips"]) == 2
     assert "Folder not found" in capsys.readouterr().err

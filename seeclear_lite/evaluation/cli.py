@@ -5,9 +5,10 @@ as LR when present) or the GT folder itself (``<GT>/<clip>/%08d.png``); without 
 with the BI degradation (MATLAB bicubic x4, rounded to 8 bits). Results go to ``--out``: the SR frames
 (``SR/<clip>/%08d.png``), ``metrics.json`` / ``.csv`` / ``.md`` (per clip + average) and ``run.json``.
 
-Example (the committed sample clips, the baseline row)::
+Examples (the committed sample clips: the bicubic baseline row, then a trained checkpoint)::
 
     python -m seeclear_lite evaluate --gt data/samples --method bicubic --out results/eval_bicubic
+    python -m seeclear_lite evaluate --gt data/samples --method checkpoint --checkpoint runs/tiny/checkpoints/best.pt --out results/eval_tiny
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=Path, default=None, help="LR folder <LR>/<clip>/ (default: <gt>/BIx4, "
                                                               "else BI degradation on the fly)")
     parser.add_argument("--method", choices=("bicubic", "checkpoint"), default="bicubic",
-                        help="bicubic: the baseline row; checkpoint: a trained model (not available yet)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint for --method checkpoint")
+                        help="bicubic: the baseline row; checkpoint: a trained model (--checkpoint PATH)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint for --method checkpoint "
+                                                                      "(e.g. <train out>/checkpoints/best.pt)")
+    parser.add_argument("--form", choices=("paper", "consistent"), default=None,
+                        help="reverse step of the sampler (default: the checkpoint's own)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped on each side before "
@@ -46,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
                  crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
                  use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, form=args.form, seed=args.seed)
     except (MethodUnavailable, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

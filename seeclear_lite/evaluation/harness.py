@@ -5,7 +5,8 @@ For each clip of a BasicSR-layout dataset (REDS4, Vid4, the sample clips) the ha
 1. reads the GT frames and the LR frames (``BIx4/`` or made on the fly with the BI degradation, rounded
    to 8 bits as a ``BIx4`` folder stores them),
 2. super-resolves the LR frames with the chosen method (``bicubic``: MATLAB bicubic x4, the baseline row
-   of Table 1) and rounds them to 8 bits, **as saved** (metrics are computed on the saved frames, like
+   of Table 1; ``checkpoint``: a trained SeeClear-lite network, Algorithm 1 clip by clip with the CaTeGory
+   memory carried across clips, :func:`get_method`) and rounds them to 8 bits, **as saved** (metrics are computed on the saved frames, like
    the VSR literature does),
 3. writes the SR frames as ``<out>/SR/<clip>/%08d.png``,
 4. computes per frame PSNR and SSIM on RGB and on Y (MATLAB ``rgb2ycbcr``), LPIPS (VGG, the paper's
@@ -51,19 +52,39 @@ class MethodUnavailable(RuntimeError):
     """The requested SR method cannot run in this version of the kit."""
 
 
-def get_method(name: str, checkpoint=None, scale: int = 4):
-    """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method."""
+def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: str | None = None, seed: int = 0):
+    """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method.
+
+    ``bicubic``: MATLAB bicubic x``scale`` (the baseline row of Table 1). ``checkpoint``: a trained SeeClear-lite
+    network (:func:`seeclear_lite.training.sampling.checkpoint_super_resolver`: EMA weights, Algorithm 1 clip by
+    clip with the CaTeGory memory carried across clips, the sampler's noise seeded with ``seed``; ``form`` =
+    the reverse step, default the checkpoint's own). Its function has a ``sampler`` attribute
+    (:class:`~seeclear_lite.training.sampling.VideoSampler`) that the harness streams whole clips through.
+    """
     if name == "bicubic":
         from ..degradation import bicubic_upsample
 
         # float64: the 8-bit result is then exact (float32 flips a few .5 roundings); cheap for bicubic
         return lambda lr: bicubic_upsample(lr.double(), scale)
     if name == "checkpoint":
-        raise MethodUnavailable(
-            "--method checkpoint is not available until the training engine exists in this version of the kit "
-            "(the SeeClear model and its sampler come with the training issues). Use --method bicubic for the "
-            "baseline row."
-        )
+        if checkpoint is None:
+            raise ValueError("--method checkpoint needs a trained model: pass --checkpoint PATH (a .pt file written "
+                             "by `python -m seeclear_lite train`, e.g. <out>/checkpoints/best.pt).")
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"Checkpoint not found: {path}. Train one with `python -m seeclear_lite train "
+                                    f"--config tiny --out runs/tiny` (it writes runs/tiny/checkpoints/best.pt), or "
+                                    f"give the path of an existing .pt file.")
+        if form is not None and form not in ("paper", "consistent"):
+            raise ValueError(f"form must be 'paper' or 'consistent' (or None = the checkpoint's), got {form!r}.")
+        from ..training.sampling import checkpoint_super_resolver
+
+        fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed)
+        model_scale = int(fn.sampler.diffusion.scale)   # the factor of the sampler's bicubic y (x4)
+        if scale != model_scale:
+            raise ValueError(f"{path} super-resolves x{model_scale}, but scale={scale} was asked; "
+                             f"evaluate it with --scale {model_scale}.")
+        return fn
     raise ValueError(f"Unknown method {name!r}; choose one of {METHODS}.")
 
 
@@ -91,13 +112,63 @@ def _load_lpips(device, enabled: bool):
         raise FileNotFoundError(f"{err}\n(Or run the evaluation without LPIPS: --no-lpips.)") from err
 
 
+def _lr_frames(source, name: str, idx, scale: int):
+    """(GT uint8, LR uint8) of the frames ``idx`` of a clip; LR from its folder or the BI degradation."""
+    from ..data.datasets import degrade_uint8
+
+    gt_u8 = source.load_gt(name, idx)
+    lr_u8 = source.load_lr(name, idx)
+    return gt_u8, (degrade_uint8(gt_u8, scale) if lr_u8 is None else lr_u8)
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _sr_chunks(sr_fn, source, name: str, n: int, chunk: int, scale: int, device):
+    """Yield ``(frame indices, GT uint8, SR float [k, 3, H, W], seconds of the method)`` over one clip.
+
+    A plain SR function gets ``chunk`` frames at a time. A checkpoint's function (it has a ``sampler``) gets the
+    clip's whole LR video, which it cuts into m-frame clips itself, carrying the CaTeGory memory from one to the
+    next (Algorithm 1): its clips are streamed, so only the LR video and one clip of SR/GT frames are in memory.
+    """
+    from ..data.io import uint8_to_float
+
+    sampler = getattr(sr_fn, "sampler", None)
+    if sampler is None:
+        for s in range(0, n, chunk):
+            idx = range(s, min(s + chunk, n))
+            gt_u8, lr_u8 = _lr_frames(source, name, idx, scale)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                sr = sr_fn(uint8_to_float(lr_u8).to(device))
+            _sync(device)
+            yield idx, gt_u8, sr, time.perf_counter() - t0
+        return
+    lr = torch.cat([uint8_to_float(_lr_frames(source, name, range(s, min(s + chunk, n)), scale)[1])
+                    for s in range(0, n, chunk)])
+    clips = sampler.clips(lr)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            start, stop, sr = next(clips)   # clips() runs under no_grad (sample_clip) and returns CPU frames
+        except StopIteration:
+            return
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        idx = range(start, stop)
+        yield idx, source.load_gt(name, idx), sr, seconds
+
+
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
 def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: int = 4, crop_border: int = 0,
              max_frames: int | None = None, clips=None, use_lpips: bool = True, overwrite: bool = False,
-             device=None, chunk: int = 8, progress: bool = True, log=print) -> dict:
+             device=None, chunk: int = 8, progress: bool = True, log=print, form: str | None = None,
+             seed: int = 0) -> dict:
     """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
 
     Args:
@@ -109,16 +180,17 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         clips: only these clip names.
         use_lpips: compute LPIPS and tLP (needs the weights once: ``python -m seeclear_lite.metrics.lpips_weights``).
         device: where the method and LPIPS run (default: CUDA if available, else CPU).
-        chunk: frames processed at once (memory bound).
+        chunk: frames processed at once (memory bound; a checkpoint streams its own m-frame clips instead).
+        form, seed: for ``method="checkpoint"``: the reverse step (default: the checkpoint's) and the seed of the
+            sampler's noise (one generator per clip, so each clip's result does not depend on the others).
     """
     from tqdm.auto import tqdm
 
-    from ..data.datasets import FolderClips, degrade_uint8, resolve_basicsr_root
+    from ..data.datasets import FolderClips, resolve_basicsr_root
     from ..data.io import to_uint8, uint8_to_float, write_image
     from ..metrics import psnr, ssim, temporal_error, temporal_lpips
     from ..utils.device import get_device
 
-    sr_fn = get_method(method, checkpoint, scale)
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
     if max_frames is not None and max_frames < 1:
@@ -127,6 +199,7 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
     out = Path(out)
     device = get_device(device=device)
+    sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed)
     lp_vgg, lp_alex = _load_lpips(device, use_lpips)
     _prepare_out(out, overwrite)
     log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
@@ -139,20 +212,9 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         values = {k: [] for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp")}
         sr_seconds, prev_sr, prev_gt = 0.0, None, None
         bar = tqdm(total=n, desc=f"  {name}", unit="frame", leave=False, disable=not progress)
-        for s in range(0, n, chunk):
-            idx = range(s, min(s + chunk, n))
-            gt_u8 = source.load_gt(name, idx)
-            lr_u8 = source.load_lr(name, idx)
-            if lr_u8 is None:
-                lr_u8 = degrade_uint8(gt_u8, scale)
+        for idx, gt_u8, sr, seconds in _sr_chunks(sr_fn, source, name, n, chunk, scale, device):
             gt_f = uint8_to_float(gt_u8)
-            lr_f = uint8_to_float(lr_u8).to(device)
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                sr = sr_fn(lr_f)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            sr_seconds += time.perf_counter() - t0
+            sr_seconds += seconds
             if sr.shape[-2:] != gt_f.shape[-2:]:
                 raise ValueError(f"{method} returned frames of size {tuple(sr.shape[-2:])} for GT "
                                  f"{tuple(gt_f.shape[-2:])} in clip {name!r}.")
@@ -209,6 +271,12 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
            "units": {"tmae": "mean |d_sr - d_gt| of consecutive-frame differences, frames in [0, 1] "
                              "(metrics.md shows it x255, in 8-bit levels)",
                      "tlp": "TecoGAN tLP (AlexNet LPIPS), raw (metrics.md shows it x100, as TecoGAN)", "sr_ms_per_frame": "method only, no I/O"}}
+    sampler = getattr(sr_fn, "sampler", None)
+    if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
+        run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
+                          "preset": sr_fn.config.preset, "model": sr_fn.config.model.name,
+                          "incam": bool(sr_fn.config.model_config().incam),
+                          "category": bool(sr_fn.config.model_config().category)}
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
     atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
