@@ -23,7 +23,6 @@ import io
 import re
 import sys
 import tokenize
-from pathlib import Path
 
 import nbformat
 

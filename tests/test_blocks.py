@@ -11,15 +11,6 @@ from seeclear_lite.blocks import (ChannelAttention, ChannelAttentionBlock, Conde
                                   relative_position_index, shifted_window_mask, sinusoidal_embedding,
                                   transposed_attention, window_partition, window_reverse)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread is faster, and avoids OpenMP oversubscription on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _all_grads_nonzero(module):
     missing = [n for n, p in module.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]

@@ -18,15 +18,6 @@ LEVELS = (24, 16, 16, 8)          # decoder widths, in call order
 SIZES = ((3, 5), (6, 10), (12, 20), (12, 20))  # decoder map sizes per level (odd / non-square on purpose)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is faster than several (much faster on a busy 2-core CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(seed: int = 0, **overrides) -> CaTeGory:
     torch.manual_seed(seed)
     kw = dict(token_dim=TOKEN_DIM, level_channels=LEVELS, groups=2, items=4, texture_dim=8, heads=2,

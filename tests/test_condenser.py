@@ -12,15 +12,6 @@ from seeclear_lite.models import build as build_mod
 from seeclear_lite.training import (charbonnier_loss, cosine_lr_factor, make_optimizer, make_scheduler,
                                     sample_timesteps, train_step)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread is faster, and avoids OpenMP oversubscription on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _perturb(model, seed=0, std=0.05):
     """Give the zero-initialised output conv some weights so the network is not the identity on y."""

@@ -1,7 +1,6 @@
 """The notebook conventions (seeclear_lite.notebook_rules) hold for every notebook, and each rule
 rejects a deliberately bad notebook written to a temp dir."""
 
-import copy
 
 import nbformat
 import pytest

@@ -6,7 +6,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from training_helpers import MICRO, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import MICRO
 
 from seeclear_lite.__main__ import main
 from seeclear_lite.data.io import list_frames, quantize, read_image, to_uint8, write_image

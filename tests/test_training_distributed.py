@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import micro_config
 
 from seeclear_lite.training import Trainer
 

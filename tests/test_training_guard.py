@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import micro_config
 
 from seeclear_lite.training import (CheckpointError, NonFiniteLossError, Trainer, load_checkpoint, load_model)
 

@@ -6,7 +6,7 @@ Adam moments, scheduler, step, RNG states, data order (epoch and position within
 
 import torch
 
-from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import micro_config
 
 from seeclear_lite.training import Trainer
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import micro_config
 
 from seeclear_lite.models import build_model
 from seeclear_lite.training.sampling import VideoSampler, reflect_pad_time, sample_clip, split_clips

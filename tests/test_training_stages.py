@@ -3,7 +3,7 @@ each stage changes exactly the parameters it names; with two clips per sample th
 
 import torch
 
-from training_helpers import micro_config, single_thread  # noqa: F401 (autouse fixture)
+from training_helpers import micro_config
 
 from seeclear_lite.memory import CaTeGory, split_parameters
 from seeclear_lite.training import Trainer

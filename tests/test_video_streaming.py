@@ -28,7 +28,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from training_helpers import single_thread  # noqa: F401 (autouse fixture: one intra-op thread)
 
 LR_SIZE = 48          # LR frames 48 x 48 -> HR 192 x 192
 TOLERANCE = 0.15      # issue 7: peak memory of a 10- and a 40-frame video within 15 %

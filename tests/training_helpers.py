@@ -10,18 +10,3 @@ def micro_config(*extra):
     from seeclear_lite.training import get_train_config
 
     return get_train_config("tiny", MICRO + list(extra))
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: these tensors are tiny, and two threads only add synchronisation (and stall badly
-    when the CPU is shared). Restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

