@@ -29,7 +29,6 @@ import io
 import json
 import math
 import platform
-import shutil
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import torch
 
 from .. import __version__
 from ..utils.io import atomic_write_text
+from ..utils.io import prepare_output_dir
 
 #: Keys of every row of metrics.json (stable: outside tools read them).
 METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
@@ -86,19 +86,6 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
                              f"evaluate it with --scale {model_scale}.")
         return fn
     raise ValueError(f"Unknown method {name!r}; choose one of {METHODS}.")
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    existing = [name for name in OUTPUTS if (out / name).exists()]
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder.")
-    if existing and not overwrite:
-        raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
-                              f"them, or choose another --out folder.")
-    for name in existing:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _load_lpips(device, enabled: bool):
@@ -201,7 +188,7 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     device = get_device(device=device)
     sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed)
     lp_vgg, lp_alex = _load_lpips(device, use_lpips)
-    _prepare_out(out, overwrite)
+    prepare_output_dir(out, OUTPUTS, overwrite, option="--out")
     log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
         f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..utils.io import prepare_output_dir
+
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
-from .sampling import VIDEO_EXTENSIONS  # noqa: E402,F401 (re-exported)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,19 +84,6 @@ def _checked_frames(path: Path, max_frames: int | None = None):
         raise ValueError(msg if msg.startswith("--input") else f"--input {msg}") from None
 
 
-def _prepare_output(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--output {out} is a file; give a folder.")
-    existing = [n for n in OUTPUTS if (out / n).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
-                              f"them, or choose another --output folder.")
-    for n in existing:
-        p = out / n
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
     import imageio.v3 as iio
 
@@ -130,7 +117,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
         from ..data.io import list_frames
 
         total = len(list_frames(Path(source))[:max_frames])
-    _prepare_output(output, overwrite)
+    prepare_output_dir(output, OUTPUTS, overwrite, option="--output")
     diffusion = cfg.make_diffusion()
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
                            progress=progress)

@@ -50,3 +50,23 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def prepare_output_dir(out: str | os.PathLike, outputs, overwrite: bool, option: str = "--out") -> Path:
+    """Make ``out`` ready for a command's ``outputs`` (names of files/folders it writes): refuse to replace
+    earlier results unless ``overwrite`` (the error names the ``option`` and the fix), then remove only
+    those outputs — never anything else the user keeps in that folder."""
+    import shutil
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{option} {out} is a file; give a folder.")
+    existing = [name for name in outputs if (out / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
+                              f"them, or choose another {option} folder.")
+    for name in existing:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
