@@ -7,6 +7,7 @@ is wrong in words: the shape expected, which term looks wrong, the largest error
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -111,3 +112,32 @@ def divmod_index(flat: int, shape) -> list[int]:
 
 def passed(id: str, detail: str) -> None:
     print(f"✓ Exercise {id} passed: {detail}")
+
+
+def fresh_generator() -> torch.Generator:
+    """A torch.Generator seeded from os.urandom: new inputs at every call, so answers cannot be hard-coded
+    (the verdict for a right or a wrong answer does not depend on the draw)."""
+    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
+
+
+def close(a, b: torch.Tensor, atol: float) -> bool:
+    """``a`` is a tensor of ``b``'s shape whose values are within ``atol`` of ``b``'s."""
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and bool(((a.to(b.dtype) - b).abs() <= atol).all())
+
+
+def diagnose(ex_id: str, got, what: str, mistakes, atol: float) -> None:
+    """If ``got`` equals one of the known wrong answers ``mistakes = [(tensor, explanation), ...]``
+    (same shape, within ``atol``), raise an ExerciseError that names that mistake."""
+    for wrong, explanation in mistakes:
+        if close(got, wrong, atol):
+            raise ExerciseError(f"Exercise {ex_id}: {what} is wrong: {explanation}")
+
+
+def as_float64(ex_id: str, got, what: str) -> torch.Tensor:
+    """Insist on a float64 tensor (schedules and numeric checks are float64 throughout the kit)."""
+    if not isinstance(got, torch.Tensor):
+        raise ExerciseError(f"Exercise {ex_id}: {what} should be a torch.Tensor, got {type(got).__name__}.")
+    if got.dtype != torch.float64:
+        raise ExerciseError(f"Exercise {ex_id}: {what} has dtype {got.dtype}; build it in float64 "
+                            f"(dtype=torch.float64), the kit's schedules and checks are float64.")
+    return got

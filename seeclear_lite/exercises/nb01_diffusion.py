@@ -8,39 +8,14 @@ matches; otherwise it reports the largest error and where it is.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
 from ..diffusion import blur_schedule, dct_matrix, heat_eigenvalues
-from .core import ExerciseError, call, compare, exercise, passed, planted, reference
+from .core import (ExerciseError, as_float64, call, compare, diagnose, exercise, fresh_generator, passed,
+                   planted, reference)
 
 __all__ = ["check_dct_matrix", "check_heat_schedule", "check_patch_blur"]
-
-
-def fresh_generator() -> torch.Generator:
-    """A torch.Generator seeded from os.urandom: new inputs at every call, so answers cannot be hard-coded."""
-    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 1)
-
-
-def diagnose(ex_id: str, got, what: str, mistakes, atol: float) -> None:
-    """If ``got`` equals one of the known wrong answers ``mistakes = [(tensor, explanation), ...]``
-    (same shape, within ``atol``), raise an ExerciseError that names that mistake."""
-    if not isinstance(got, torch.Tensor):
-        return
-    for wrong, explanation in mistakes:
-        if tuple(got.shape) == tuple(wrong.shape) and torch.allclose(got.to(torch.float64), wrong, atol=atol, rtol=0):
-            raise ExerciseError(f"Exercise {ex_id}: {what} is wrong: {explanation}")
-
-
-def as_float64(ex_id: str, got, what: str) -> torch.Tensor:
-    """Insist on a float64 tensor (schedules and numeric checks are float64 throughout the kit)."""
-    if not isinstance(got, torch.Tensor):
-        raise ExerciseError(f"Exercise {ex_id}: {what} should be a torch.Tensor, got {type(got).__name__}.")
-    if got.dtype != torch.float64:
-        raise ExerciseError(f"Exercise {ex_id}: {what} has dtype {got.dtype}; build it in float64 "
-                            f"(dtype=torch.float64), the kit's schedules and checks are float64.")
-    return got
 
 
 # --------------------------------------------------------------------------------- 1.1 DCT-II matrix

@@ -9,19 +9,13 @@
 
 from __future__ import annotations
 
-import os
 
 import torch
 
 from ..blocks.window_attention import relative_position_index, window_partition
-from .core import ExerciseError, call, compare, exercise, passed, planted, reference
+from .core import ExerciseError, call, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "04_pixel_condenser"
-
-
-def _generator() -> torch.Generator:
-    """A freshly seeded generator, so every run of a check sees new numbers."""
-    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") % 2**62)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -73,7 +67,7 @@ def check_window_partition(fn):
     Windows in row-major order (image-major over the batch), tokens row-major inside each window; float64
     maps of several shapes (H ≠ W, at least 2 windows per axis) with fresh random values.
     """
-    gen = _generator()
+    gen = fresh_generator()
     cases = [(2, 8, 12, 3, 4), (1, 6, 4, 5, 2), (3, 9, 6, 2, 3)]  # B, H, W, C, ws
     for b, h, w, c, ws in cases:
         x = torch.randn(b, h, w, c, generator=gen, dtype=torch.float64)
@@ -170,7 +164,7 @@ def check_relative_position_index(fn):
     Entry [i, j] for tokens i = (r1, c1), j = (r2, c2) of a window is the bias-table row of the offset
     (r1 − r2, c1 − c2): ``(r1 − r2 + ws − 1)·(2ws − 1) + (c1 − c2 + ws − 1)``.
     """
-    gen = _generator()
+    gen = fresh_generator()
     sizes = [2, 3, 4, 7, (5, 6, 8)[int(torch.randint(3, (1,), generator=gen))]]
     for ws in sizes:
         got = call("4.2", fn, ws)

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 
 import torch
 import torch.nn.functional as F
@@ -17,14 +16,9 @@ import torch.nn.functional as F
 from ..models.conditioning import Conditioning
 from ..semantics.cross_attention import MultiHeadAttention
 from ..semantics.modulation import SemanticModulation
-from .core import ExerciseError, call, compare, exercise, passed, planted, reference
+from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "05_semantic_distiller_incam"
-
-
-def _generator() -> torch.Generator:
-    """A freshly seeded generator, so every run of a check sees new numbers."""
-    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") % 2**62)
 
 
 def _same_dtype(id: str, got, want: torch.Tensor) -> None:
@@ -32,10 +26,6 @@ def _same_dtype(id: str, got, want: torch.Tensor) -> None:
     if isinstance(got, torch.Tensor) and got.shape == want.shape and got.dtype != want.dtype:
         raise ExerciseError(f"Exercise {id}: your result is {got.dtype}, the inputs are {want.dtype}: compute in the "
                             "inputs' dtype (no .float(), no new tensors without dtype=...).")
-
-
-def _close(a, b, atol) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and bool(((a.to(b.dtype) - b).abs() <= atol).all())
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -68,7 +58,7 @@ def check_modulation(fn):
     w1 [hidden, c, 3, 3], b1 [hidden] (first conv, padding 1), w2 [2C, hidden, 1, 1], b2 [2C] (second conv);
     γ = the first C output channels, β = the last C. Reference: ``seeclear_lite.semantics.SemanticModulation``.
     """
-    gen = _generator()
+    gen = fresh_generator()
     cases = [(2, 4, 3, 6, 5, 7), (3, 6, 5, 8, 8, 6), (1, 2, 4, 4, 3, 9)]  # B, C, c, hidden, h, w
     for b, c, cs, hidden, h, w in cases:
         r = lambda *s, scale=1.0: scale * torch.randn(*s, generator=gen, dtype=torch.float64)  # noqa: E731
@@ -79,7 +69,7 @@ def check_modulation(fn):
         got = call("5.1", fn, *(a.clone() for a in args))
         want = _modulation_reference(*args)
         _same_dtype("5.1", got, want)
-        if _close(got, want, 1e-10):
+        if close(got, want, 1e-10):
             continue
         what = f"F for f {tuple(f.shape)}, P {tuple(seg.shape)}"
         if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want.shape):
@@ -107,7 +97,7 @@ def check_modulation(fn):
             mistakes.append(((f * g_l + b_l) + f, "you applied a ReLU after the last convolution too: then γ, β ≥ 0, "
                                                   "the shift could never subtract. Only conv1 is followed by a ReLU."))
             for variant, why in mistakes:
-                if _close(got, variant, 1e-8):
+                if close(got, variant, 1e-8):
                     raise ExerciseError(f"Exercise 5.1 ({what}): {why}")
         compare("5.1", got, want, what, atol=1e-10,
                 hint="G(P) = conv1×1(ReLU(conv3×3(P, padding 1))) gives 2C channels; γ = first C, β = last C; "
@@ -185,7 +175,7 @@ def check_cross_attention(fn):
     per head Softmax(Q Kᵀ / √(C/heads)) V over the k tokens (Eq. 13); heads concatenated back to C channels.
     Reference: ``seeclear_lite.semantics.cross_attention.MultiHeadAttention`` with zero biases and W^O = I.
     """
-    gen = _generator()
+    gen = fresh_generator()
     cases = [(2, 12, 4, 8, 6, 2), (1, 20, 8, 16, 5, 4), (3, 9, 3, 6, 4, 3)]  # B, L (pixels), k, C, d, heads
     for b, L, k, c, d, heads in cases:
         r = lambda *s, scale=1.0: scale * torch.randn(*s, generator=gen, dtype=torch.float64)  # noqa: E731
@@ -207,7 +197,7 @@ def check_cross_attention(fn):
             raise ExerciseError(f"Exercise 5.2: {what} should have shape [B, L, C] = {tuple(want.shape)} (one "
                                 f"C-vector per pixel), yours has {tuple(got.shape)}.{hint}")
         _same_dtype("5.2", got, want)
-        if _close(got, want, 1e-10):
+        if close(got, want, 1e-10):
             continue
         dh = c // heads
         mistakes = [
@@ -222,11 +212,11 @@ def check_cross_attention(fn):
                                      "not every heads-th channel."),
         ]
         for kw, why in mistakes:
-            if _close(got, _attend(*args, heads, **kw), 1e-8):
+            if close(got, _attend(*args, heads, **kw), 1e-8):
                 raise ExerciseError(f"Exercise 5.2 ({what}): {why}")
         for h_wrong in {1, c} - {heads}:
             for scale in (dh ** -0.5, (c // h_wrong) ** -0.5):
-                if _close(got, _attend(*args, h_wrong, scale=scale), 1e-8):
+                if close(got, _attend(*args, h_wrong, scale=scale), 1e-8):
                     raise ExerciseError(f"Exercise 5.2 ({what}): you used {h_wrong} head(s) instead of heads = "
                                         f"{heads}: split Q, K, V into {heads} heads of {dh} channels each.")
         compare("5.2", got, want, what, atol=1e-10,

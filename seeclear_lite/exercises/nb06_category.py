@@ -10,29 +10,19 @@
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
 from ..memory import CaTeGory, CaTeGoryConfig
-from .core import ExerciseError, call, compare, exercise, passed, planted, reference
+from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "06_category_memory"
-
-
-def _generator() -> torch.Generator:
-    """A freshly seeded generator, so every run of a check sees new numbers."""
-    return torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") % 2**62)
 
 
 def _category(groups: int, items: int, texture_dim: int, c_momentum: float = 0.1) -> CaTeGory:
     cfg = CaTeGoryConfig(token_dim=4, level_channels=(4,), groups=groups, items=items, texture_dim=texture_dim,
                          heads=1, c_momentum=c_momentum)
     return CaTeGory(cfg).double()
-
-
-def _close(a, b, atol) -> bool:
-    return isinstance(a, torch.Tensor) and a.shape == b.shape and bool(((a.to(b.dtype) - b).abs() <= atol).all())
 
 
 def _dtype(id: str, got, want: torch.Tensor, what: str) -> None:
@@ -61,7 +51,7 @@ def check_memory_query(fn):
     o: the clip tokens' semantics split into J groups of I channels (one row per clip token); C: column i of
     C[b, j] is item i's channel-wise semantic; T: row i of T[b, j] is item i's texture. A = softmax over the
     I items of o C / √I; R = A T. Reference: ``CaTeGory.attention`` (and a matrix product)."""
-    gen = _generator()
+    gen = fresh_generator()
     cases = [(1, 2, 3, 4, 5), (2, 3, 5, 8, 6), (2, 1, 7, 6, 3)]   # B, J, K, I, d
     for b, j, k, i, d in cases:
         o = 2.0 * torch.randn(b, j, k, i, generator=gen, dtype=torch.float64)
@@ -77,7 +67,7 @@ def check_memory_query(fn):
         R_ref = A_ref @ T
         what = f"A for o {tuple(o.shape)}, C {tuple(C.shape)}"
         _dtype("6.1", A, A_ref, "A")
-        if not _close(A, A_ref, 1e-10):
+        if not close(A, A_ref, 1e-10):
             if isinstance(A, torch.Tensor) and A.shape == A_ref.shape:
                 for kw, why in (
                         (dict(scale=False), "the temperature is missing: divide o C by √I (I = items per group) "
@@ -87,18 +77,18 @@ def check_memory_query(fn):
                         (dict(transpose_c=True), "you used Cᵀ: item i's semantic is COLUMN i of C, so the logits "
                                                  "are o @ C (token k, item i: Σ_r o[k, r] C[r, i])."),
                         (dict(scale=False, dim=-2), "softmax over the tokens and no 1/√I: fix both.")):
-                    if _close(A, _query(o, C, T, **kw)[0], 1e-8):
+                    if close(A, _query(o, C, T, **kw)[0], 1e-8):
                         raise ExerciseError(f"Exercise 6.1 ({what}): {why}")
                 rows = A.sum(-1)
-                if not _close(rows, torch.ones_like(rows), 1e-8):
+                if not close(rows, torch.ones_like(rows), 1e-8):
                     raise ExerciseError(f"Exercise 6.1 ({what}): the rows of A should sum to 1 over the I items "
                                         f"(softmax over the last dim); yours sum to {rows.flatten()[0].item():.4g}.")
             compare("6.1", A, A_ref, what, atol=1e-10, hint="A = softmax(o @ C / sqrt(I), dim=-1).")
         _dtype("6.1", R, R_ref, "R")
-        if not _close(R, R_ref, 1e-10):
-            if isinstance(R, torch.Tensor) and _close(R, A_ref.transpose(-1, -2) @ (A_ref @ T), 1e-8):
+        if not close(R, R_ref, 1e-10):
+            if isinstance(R, torch.Tensor) and close(R, A_ref.transpose(-1, -2) @ (A_ref @ T), 1e-8):
                 raise ExerciseError("Exercise 6.1: R is one read per TOKEN, R = A @ T, shape [B, J, K, d].")
-            if isinstance(R, torch.Tensor) and R.shape == R_ref.shape and _close(R, torch.softmax(
+            if isinstance(R, torch.Tensor) and R.shape == R_ref.shape and close(R, torch.softmax(
                     o @ C / math.sqrt(i), dim=-2) @ T, 1e-8):
                 raise ExerciseError("Exercise 6.1: R was read with the wrong A (softmax over the tokens): use the "
                                     "A you returned, normalised over the items.")
@@ -154,7 +144,7 @@ def check_update_c(fn):
     the OLD C; per item i the soft count w_i = Σ_k A_ki and the centroid ĉ_i = Σ_k A_ki o_k / w_i (a column);
     rate_i = rho w_i / (w_i + 1); column i of C_new = (1 − rate_i) C[:, i] + rate_i ĉ_i.
     Reference: ``CaTeGory.update_semantics`` with ``c_momentum = rho``."""
-    gen = _generator()
+    gen = fresh_generator()
     cases = [(1, 2, 4, 3, 0.1), (2, 3, 6, 5, 0.5), (2, 1, 3, 8, 1.0)]     # B, J, K, I, rho
     for b, j, k, i, rho in cases:
         C = torch.randn(b, j, i, i, generator=gen, dtype=torch.float64)
@@ -164,7 +154,7 @@ def check_update_c(fn):
             want = _category(j, i, 4, c_momentum=rho).update_semantics(C, o)
         what = f"C_new for C {tuple(C.shape)}, o {tuple(o.shape)}, rho {rho}"
         _dtype("6.2", got, want, "C_new")
-        if _close(got, want, 1e-10):
+        if close(got, want, 1e-10):
             continue
         if isinstance(got, torch.Tensor) and got.shape == want.shape:
             for kw, why in (
@@ -176,9 +166,9 @@ def check_update_c(fn):
                                       "so ĉ_i must go to C[..., :, i]."),
                     (dict(plain_mean=True), "every item moves to the plain mean of the tokens: weight token k by "
                                             "A_ki, how much it reads item i.")):
-                if _close(got, _update(C, o, rho, **kw), 1e-8):
+                if close(got, _update(C, o, rho, **kw), 1e-8):
                     raise ExerciseError(f"Exercise 6.2 ({what}): {why}")
-            if _close(got, C, 1e-12):
+            if close(got, C, 1e-12):
                 raise ExerciseError(f"Exercise 6.2 ({what}): C did not change: move each column toward its centroid.")
         compare("6.2", got, want, what, atol=1e-10,
                 hint="A = softmax(o @ C / sqrt(I), -1); w = A.sum(2); c_hat = (o^T @ A) / w; rate = rho w / (w + 1); "
