@@ -167,40 +167,48 @@ def _paper_variants(u_t, u_0, u_l, t, d):
     return means, variances
 
 
-@exercise("2.2", "the paper's posterior, sign corrected", notebook="02_blurring_resshift_posterior", minutes=15)
-def check_posterior_paper(fn) -> None:
-    """Checks ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` (Eqs. 34-36 with the sign of Eq. 34
-    corrected and e^Lambda read as D_t / D_{t-1}) against ``BlurringResShift.posterior(..., form="paper")``."""
+def _check_posterior_form(ex_id: str, fn, form: str, variants, mean_hint: str, var_hint: str) -> float:
+    """Shared by 2.2 and 2.3: call ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` on random cases,
+    name a known mistake when the answer matches one (``variants(d, t, u_t, u_0, u_l) -> (means, variances)``),
+    else compare with ``BlurringResShift.posterior(..., form=form)``; return the largest error."""
     worst = 0.0
     for d, t, x in _cases(fresh_generator(), 2):
         u_t, u_0, u_l = x["u_t"], x["u_0"], x["u_l"]
-        out = call("2.2", fn, u_t, u_0, u_l, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
+        out = call(ex_id, fn, u_t, u_0, u_l, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise ExerciseError(f"Exercise 2.2: return a pair (mean, var); got {type(out).__name__}.")
+            raise ExerciseError(f"Exercise {ex_id}: return a pair (mean, var); got {type(out).__name__}.")
         mean, var = out
-        want_mean, want_var = d.posterior(u_t, u_0, u_l, t, form="paper")
-        means, variances = _paper_variants(u_t, u_0, u_l, t, d)
+        want_mean, want_var = d.posterior(u_t, u_0, u_l, t, form=form)
+        means, variances = variants(d, t, u_t, u_0, u_l)
         where = _describe(d, t, u_t)
         if isinstance(mean, torch.Tensor) and mean.shape == want_mean.shape and \
                 not torch.allclose(mean.to(torch.float64), want_mean, atol=1e-10, rtol=0):
-            diagnose("2.2", mean, f"the mean ({where})",
+            diagnose(ex_id, mean, f"the mean ({where})",
                      [v for v in means if not torch.allclose(v[0], want_mean, atol=1e-9, rtol=0)], atol=1e-9)
-        worst = max(worst, compare("2.2", mean, want_mean, f"the mean ({where})", atol=1e-10,
-                                   hint="Eq. 34 with + alpha_t eta_{t-1} in the u_l coefficient, "
-                                        "lambda = (1 - eta_t)/(1 - eta_{t-1}) exp(Lambda (tau_t - tau_{t-1}))."))
+        worst = max(worst, compare(ex_id, mean, want_mean, f"the mean ({where})", atol=1e-10, hint=mean_hint))
         try:
             var_full = torch.broadcast_to(torch.as_tensor(var, dtype=torch.float64), want_mean.shape)
         except (RuntimeError, TypeError, ValueError) as err:
-            raise ExerciseError(f"Exercise 2.2: the variance does not broadcast against the mean "
-                                f"{tuple(want_mean.shape)}: {err}") from None
+            raise ExerciseError(f"Exercise {ex_id}: the variance (shape {tuple(getattr(var, 'shape', ()))}) does not "
+                                f"broadcast against the mean {tuple(want_mean.shape)}: {err}") from None
         want_full = torch.broadcast_to(want_var, want_mean.shape)
         for wrong, why in variances:
             if not torch.allclose(var_full, want_full, atol=1e-12, rtol=1e-10) and \
                     torch.allclose(var_full, torch.broadcast_to(wrong, want_mean.shape), atol=1e-12, rtol=1e-9):
-                raise ExerciseError(f"Exercise 2.2: the variance ({where}) is wrong: {why}")
-        worst = max(worst, compare("2.2", var_full, want_full, f"the variance ({where})", atol=1e-12,
-                                   hint="Eq. 35: kappa^2 alpha_t eta_{t-1} / (lambda^2 eta_{t-1} + alpha_t), "
-                                        "per frequency."))
+                raise ExerciseError(f"Exercise {ex_id}: the variance ({where}) is wrong: {why}")
+        worst = max(worst, compare(ex_id, var_full, want_full, f"the variance ({where})", atol=1e-12, hint=var_hint))
+    return worst
+
+
+@exercise("2.2", "the paper's posterior, sign corrected", notebook="02_blurring_resshift_posterior", minutes=15)
+def check_posterior_paper(fn) -> None:
+    """Checks ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` (Eqs. 34-36 with the sign of Eq. 34
+    corrected and e^Lambda read as D_t / D_{t-1}) against ``BlurringResShift.posterior(..., form="paper")``."""
+    worst = _check_posterior_form(
+        "2.2", fn, "paper", lambda d, t, u_t, u_0, u_l: _paper_variants(u_t, u_0, u_l, t, d),
+        mean_hint="Eq. 34 with + alpha_t eta_{t-1} in the u_l coefficient, "
+                  "lambda = (1 - eta_t)/(1 - eta_{t-1}) exp(Lambda (tau_t - tau_{t-1})).",
+        var_hint="Eq. 35: kappa^2 alpha_t eta_{t-1} / (lambda^2 eta_{t-1} + alpha_t), per frequency.")
     passed("2.2", f"4 random schedules/steps/shapes incl. no blur; max error {worst:.1g}")
 
 
@@ -284,36 +292,10 @@ def check_posterior(fn) -> None:
     """Checks ``fn(u_t, u_0, u_l, t, eta, tau, lam, kappa) -> (mean, var)`` against
     ``BlurringResShift.posterior(..., form="consistent")`` for random schedules, steps t in 2..T-1 and shapes.
     ``var`` may be a number or any tensor that broadcasts against ``mean``."""
-    worst = 0.0
-    for d, t, x in _cases(fresh_generator(), 2):
-        u_t, u_0, u_l = x["u_t"], x["u_0"], x["u_l"]
-        out = call("2.3", fn, u_t, u_0, u_l, t, d.eta.clone(), d.tau.clone(), d.lam.clone(), d.kappa)
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise ExerciseError(f"Exercise 2.3: return a pair (mean, var); got {type(out).__name__}.")
-        mean, var = out
-        want_mean, want_var = d.posterior(u_t, u_0, u_l, t, form="consistent")
-        means, variances = _posterior_variants(d, t, u_t, u_0, u_l)
-        where = _describe(d, t, u_t)
-        if isinstance(mean, torch.Tensor) and mean.shape == want_mean.shape and \
-                not torch.allclose(mean.to(torch.float64), want_mean, atol=1e-10, rtol=0):
-            diagnose("2.3", mean, f"the mean ({where})",
-                     [v for v in means if not torch.allclose(v[0], want_mean, atol=1e-9, rtol=0)], atol=1e-9)
-        worst = max(worst, compare("2.3", mean, want_mean, f"the mean ({where})", atol=1e-10,
-                                   hint="mean = m_{t-1}(u_0) + (eta_{t-1}/eta_t)(u_t - m_t(u_0)), "
-                                        "m_s = (1 - eta_s) D_s u_0 + eta_s u_l."))
-        try:
-            var = torch.as_tensor(var, dtype=torch.float64)
-            var_full = torch.broadcast_to(var, want_mean.shape)
-        except (RuntimeError, TypeError, ValueError) as err:
-            raise ExerciseError(f"Exercise 2.3: the variance (shape {tuple(getattr(var, 'shape', ()))}) does not "
-                                f"broadcast against the mean {tuple(want_mean.shape)}: {err}") from None
-        want_full = torch.broadcast_to(want_var, want_mean.shape)
-        for wrong, why in variances:
-            if not torch.allclose(var_full, want_full, atol=1e-12, rtol=1e-10) and \
-                    torch.allclose(var_full, torch.broadcast_to(wrong, want_mean.shape), atol=1e-12, rtol=1e-9):
-                raise ExerciseError(f"Exercise 2.3: the variance ({where}) is wrong: {why}")
-        worst = max(worst, compare("2.3", var_full, want_full, f"the variance ({where})", atol=1e-12,
-                                   hint="var = kappa^2 eta_{t-1} alpha_t / eta_t, alpha_t = eta_t - eta_{t-1}."))
+    worst = _check_posterior_form(
+        "2.3", fn, "consistent", lambda d, t, u_t, u_0, u_l: _posterior_variants(d, t, u_t, u_0, u_l),
+        mean_hint="mean = m_{t-1}(u_0) + (eta_{t-1}/eta_t)(u_t - m_t(u_0)), m_s = (1 - eta_s) D_s u_0 + eta_s u_l.",
+        var_hint="var = kappa^2 eta_{t-1} alpha_t / eta_t, alpha_t = eta_t - eta_{t-1}.")
     passed("2.3", f"4 random schedules/steps/shapes incl. no blur and [B, N, C, H, W]; max error {worst:.1g}")
 
 
