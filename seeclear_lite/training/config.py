@@ -137,6 +137,8 @@ class RuntimeConfig:
     deterministic: bool = False   # torch.use_deterministic_algorithms (slower on CUDA)
     cpu_threads: int | None = None  # torch.set_num_threads (None = torch's default; 1 is fastest at tiny size
                                     # on a shared 2-core CPU)
+    max_minutes: float | None = None  # wall-clock budget of one fit() call: when spent, validate, checkpoint and
+                                      # stop (continue later with --resume auto); None = no budget
 
 
 @dataclass
@@ -515,6 +517,8 @@ def validate(cfg: TrainConfig) -> None:
     need(r.amp in AMP_MODES, f"runtime.amp must be one of {AMP_MODES}, got {r.amp!r}.")
     need(r.log_every >= 1 and r.ckpt_every >= 1, "runtime.log_every and runtime.ckpt_every must be >= 1.")
     need(r.keep_last >= 1, f"runtime.keep_last must be >= 1, got {r.keep_last}.")
+    need(r.max_minutes is None or r.max_minutes > 0,
+         f"runtime.max_minutes must be > 0 (or null for no budget), got {r.max_minutes}.")
     try:
         mc = cfg.model_config()
     except ValueError as err:
@@ -529,7 +533,7 @@ def validate(cfg: TrainConfig) -> None:
 #: not what it computes).
 RESUME_FREE_KEYS = ("runtime.cpu_threads", "data.num_workers", "data.pin_memory", "data.prefetch_factor",
                     "runtime.progress", "runtime.log_every", "runtime.ckpt_every", "runtime.keep_last",
-                    "runtime.device", "runtime.compile", "val.every", "val.lpips")
+                    "runtime.device", "runtime.compile", "runtime.max_minutes", "val.every", "val.lpips")
 
 
 def config_differences(a: dict, b: dict, ignore=()) -> list[str]:

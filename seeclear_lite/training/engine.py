@@ -341,8 +341,12 @@ class Trainer:
         """History row, validation, progress bar and checkpoint after a step; True when the loader must stop
         (end of the run, of ``stop_at`` or of a stage)."""
         cfg, total = self.cfg, self.cfg.total_steps
-        last = self.step in (end, total)
-        do_val = cfg.val.every > 0 and (self.step % cfg.val.every == 0 or self.step == total)
+        if self._deadline is not None and not self.out_of_time and time.perf_counter() >= self._deadline:
+            self.out_of_time = True   # runtime.max_minutes spent: this step is the run's last (validated, saved)
+            self.log(f"runtime.max_minutes={cfg.runtime.max_minutes:g} spent at step {self.step}: validating, "
+                     f"saving and stopping (continue with --resume auto)")
+        last = self.step in (end, total) or self.out_of_time
+        do_val = cfg.val.every > 0 and (self.step % cfg.val.every == 0 or self.step == total or self.out_of_time)
         row = metrics = None
         if self.step % cfg.runtime.log_every == 0 or last or do_val:
             w = self._window
@@ -390,8 +394,11 @@ class Trainer:
 
             bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         self._t_start, self._window = time.perf_counter(), _new_window()
+        budget = cfg.runtime.max_minutes
+        self._deadline = None if budget is None else self._t_start + 60.0 * budget
+        self.out_of_time = False
         try:
-            while self.step < end:
+            while self.step < end and not self.out_of_time:
                 stage, _ = cfg.stage_at(self.step)
                 if stage != self.stage:
                     self._enter_stage(stage)
@@ -414,7 +421,8 @@ class Trainer:
                    str(self.last_good) if self.last_good else None, "best": dict(self.best),
                    "data_s_per_step": t["data_s"] / max(t["steps"], 1),
                    "compute_s_per_step": t["compute_s"] / max(t["steps"], 1),
-                   "clips_per_s": t["clips"] / max(t["data_s"] + t["compute_s"], 1e-9)}
+                   "clips_per_s": t["clips"] / max(t["data_s"] + t["compute_s"], 1e-9),
+                   "stopped_by_time": self.out_of_time, "wall_s": time.perf_counter() - self._t_start}
         return summary
 
 

@@ -1,0 +1,466 @@
+"""``python -m seeclear_lite bench``: sampling speed like the paper's Table 5, and training throughput.
+
+What is timed is the real Algorithm 1 path of :func:`seeclear_lite.training.sampling.sample_clip`: the
+Semantic Distiller once per clip (line 7), then T reverse steps of
+:meth:`seeclear_lite.diffusion.BlurringResShift.sample` with the m = 5 frames of the clip going through the
+network as one batch, then the CaTeGory memory update (lines 42-44). The input is a random 128x128 LR clip
+(``--size 512`` output, x4), at T = 15 (``--steps``), the setting of Table 5; the time per output frame is the
+time per clip divided by m. Weights are random (speed does not depend on them).
+
+Variants, measured in the same run on the same model and input:
+
+* ``eager_fp32``                  the reference: float32, eager, contiguous tensors;
+* ``fp32_channels_last``          float32 with channels-last convolution weights;
+* ``bf16``                        bfloat16 autocast around the network (CUDA only here);
+* ``bf16_channels_last``          bf16 autocast + channels-last (CUDA only);
+* ``bf16_channels_last_compile``  the same under ``torch.compile`` (CUDA only, and only with ``--compile``,
+  since compiling takes minutes).
+
+The diffusion arithmetic (patch DCT, posterior) stays in float32 in every variant: autocast wraps the network
+call only. Variants that cannot run are reported as ``skipped`` with the reason (never timed on something
+else); a variant that fails (e.g. out of memory) is reported as ``failed`` with the error. Each variant gets
+``--warmup`` untimed clips, then ``--repeats`` timed clips (with ``torch.cuda.synchronize`` on CUDA); the
+table gives the median. ``mean_abs_diff_vs_eager`` compares the variant's output with the eager one (same
+noise), in [0, 1] pixel units, to show what the speed costs in accuracy.
+
+Training throughput reuses the engine's own step (:class:`seeclear_lite.training.engine.Trainer`, first
+stage) on the preset's data (``--pack`` for the compact corpus; the sample clips otherwise).
+
+``--profile-step`` writes ``profile.txt``: a ``torch.profiler`` table (top operators by device and CPU time)
+of ONE sampling step (one network evaluation + one posterior update) of each configuration's fastest variant.
+
+Examples::
+
+    python -m seeclear_lite bench --configs tiny base paper --out results/bench
+    python -m seeclear_lite bench --configs paper --compile --profile-step --out results/bench
+    python -m seeclear_lite bench --configs tiny --size 64 --steps 2 --repeats 1 --train-preset tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+#: The paper's figures (Table 5), measured on the authors' hardware, not on this machine.
+PAPER_FIGURES = {"seeclear_params_m": 229.23, "seeclear_s_per_frame": 1.142, "resshift_s_per_frame": 1.12,
+                 "note": "Table 5 of the paper, 512x512 output from 128x128 input, T = 15, on the authors' "
+                         "hardware (not this machine)"}
+PAPER_LINE = ("paper (Table 5, other hardware): SeeClear 229.23 M parameters, 1.142 s per frame; "
+              "ResShift 1.12 s per frame")
+
+#: name -> (bf16 autocast, channels-last, torch.compile)
+VARIANTS = {
+    "eager_fp32": (False, False, False),
+    "fp32_channels_last": (False, True, False),
+    "bf16": (True, False, False),
+    "bf16_channels_last": (True, True, False),
+    "bf16_channels_last_compile": (True, True, True),
+}
+BENCH_FORMAT = "seeclear-lite-bench/1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..models.config import CONFIGS
+    from .config import preset_names
+
+    parser.description = __doc__.split("\n\n")[0].replace("``", "")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
+    parser.add_argument("--configs", nargs="+", default=["tiny", "base", "paper"], choices=list(CONFIGS),
+                        help="model configurations to time (default: tiny base paper)")
+    parser.add_argument("--size", type=int, default=512, help="output (HR) frame size; input is size/4 (default 512)")
+    parser.add_argument("--steps", type=int, default=15, help="diffusion steps T (default 15, Table 5)")
+    parser.add_argument("--clip-length", type=int, default=5, help="frames per clip m (default 5)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed clips per variant (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed clips per variant first (default 1)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="variants to measure (default: all; eager_fp32 is always measured first)")
+    parser.add_argument("--compile", action="store_true", help="also measure the torch.compile variant (slow start)")
+    parser.add_argument("--profile-step", action="store_true",
+                        help="write profile.txt: torch.profiler table of one sampling step per configuration")
+    parser.add_argument("--train-preset", default="base", choices=preset_names(),
+                        help="training preset whose throughput is measured (default base)")
+    parser.add_argument("--train-steps", type=int, default=10, help="timed training steps (0 = skip; default 10)")
+    parser.add_argument("--train-warmup", type=int, default=3, help="untimed training steps first (default 3)")
+    parser.add_argument("--pack", type=Path, default=None,
+                        help="compact corpus .npz for the training throughput (default: the sample clips)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for bench.json + bench.md (+ profile.txt)")
+    parser.add_argument("--device", default=None, help="device (default: CUDA if available, else CPU)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+class _TimedNet(torch.nn.Module):
+    """The network as the sampler sees it: bf16 autocast around the call only (the diffusion arithmetic stays
+    float32), and an optional hook run before each call (the profiler's step marker).
+
+    ``module`` is the attribute :func:`seeclear_lite.training.sampling._unwrap` follows, so the conditioning
+    and the CaTeGory memory are found on the underlying model."""
+
+    def __init__(self, module, amp: bool, device_type: str):
+        super().__init__()
+        self.module, self.amp, self.device_type = module, amp, device_type
+        self.before_call = None
+
+    def forward(self, *args):
+        if self.before_call is not None:
+            self.before_call()
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.module(*args)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_description(device: torch.device) -> dict:
+    d = {"type": device.type, "torch": str(torch.__version__)}
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        d.update(name=torch.cuda.get_device_name(device), memory_gib=round(p.total_memory / 2**30, 1),
+                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    else:
+        import platform
+
+        d.update(name=platform.processor() or platform.machine() or "cpu", threads=torch.get_num_threads())
+    return d
+
+
+def skip_reason(variant: str, device: torch.device, compile_asked: bool) -> str | None:
+    """Why ``variant`` is not measured on ``device`` (None = it is)."""
+    amp, _, comp = VARIANTS[variant]
+    if comp and not compile_asked:
+        return "torch.compile not asked (pass --compile; compiling takes minutes)"
+    if (amp or comp) and device.type != "cuda":
+        return f"bf16 autocast{' + torch.compile' if comp else ''} is measured on CUDA only (device is {device.type})"
+    return None
+
+
+def build_bench_model(name: str, steps: int, device: torch.device, seed: int):
+    """(model in eval mode on ``device``, its Blurring ResShift with T = ``steps``)."""
+    from .config import ModelSection, TrainConfig
+
+    cfg = TrainConfig(model=ModelSection(name=name, overrides={"T": steps}))
+    torch.manual_seed(seed)
+    from ..models import build_model
+
+    model = build_model(cfg.model_config()).to(device).eval()
+    return model, cfg.make_diffusion()
+
+
+def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: int, repeats: int, seed: int):
+    """Time ``sample_clip`` (Algorithm 1 on one clip) for ``variant``; returns (result dict, SR output)."""
+    from .sampling import sample_clip
+
+    device = lr01.device
+    amp, channels_last, comp = VARIANTS[variant]
+    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    net = _TimedNet(torch.compile(model) if comp else model, amp, device.type)
+    m = lr01.shape[1]
+    # cuDNN autotuning for the fast variants only (the eager reference keeps PyTorch's defaults)
+    prev_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = bool(amp and device.type == "cuda")
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    times, out = [], None
+    t_first = time.perf_counter()
+    try:
+        for i in range(warmup + repeats):
+            gen = torch.Generator(device=device).manual_seed(seed)
+            _sync(device)
+            t0 = time.perf_counter()
+            out, _ = sample_clip(net, diffusion, lr01, generator=gen)
+            _sync(device)
+            if i == 0:
+                first = time.perf_counter() - t_first
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    finally:
+        torch.backends.cudnn.benchmark = prev_benchmark
+    per_frame = [t / m for t in times]
+    res = {"status": "ok", "seconds_per_frame": statistics.median(per_frame), "seconds_per_frame_min": min(per_frame),
+           "seconds_per_clip": statistics.median(times), "times_s": [round(t, 6) for t in times],
+           "first_clip_s": first, "output_finite": bool(torch.isfinite(out).all()),
+           "cudnn_benchmark": bool(amp and device.type == "cuda")}
+    if device.type == "cuda":
+        res["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    model.to(memory_format=torch.contiguous_format)
+    return res, net, out
+
+
+def profile_one_step(net: _TimedNet, diffusion, lr01: torch.Tensor, seed: int, title: str, rows: int = 25) -> str:
+    """``torch.profiler`` tables of one sampling step: the span from one network call to the next (one network
+    evaluation + one posterior update, t = T), by device time (CUDA) and by CPU time."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    from .sampling import sample_clip
+
+    device = lr01.device
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    # step 0 (warm-up state): from the start to the first network call (distiller, prior);
+    # step 1 (active): the first network call up to the second one = one sampling step
+    with profile(activities=acts, schedule=schedule(wait=0, warmup=1, active=1, repeat=1)) as prof:
+        net.before_call = prof.step
+        try:
+            sample_clip(net, diffusion, lr01, generator=gen)
+            _sync(device)
+        finally:
+            net.before_call = None
+    avg = prof.key_averages()
+    parts = [f"== {title}: one sampling step (network + posterior update) =="]
+    keys = (["self_device_time_total", "self_cuda_time_total"] if device.type == "cuda" else []) + ["self_cpu_time_total"]
+    done = set()
+    for key in keys:
+        kind = "cpu" if "cpu" in key else "device"
+        if kind in done:
+            continue
+        try:
+            table = avg.table(sort_by=key, row_limit=rows)
+        except (KeyError, AttributeError, ValueError, RuntimeError):
+            continue
+        done.add(kind)
+        parts.append(f"-- sorted by {key} --\n{table}")
+    return "\n".join(parts) + "\n"
+
+
+def measure_training(preset: str, device: torch.device, steps: int, warmup: int, pack: Path | None, seed: int) -> dict:
+    """Throughput of the engine's training step (:meth:`Trainer._train_step`, the preset's first stage)."""
+    from .config import get_train_config
+    from .engine import Trainer
+
+    overrides = {"val.every": 0, "runtime.progress": False, "seed": seed}
+    if pack is not None:
+        overrides.update({"data.source": "pack", "data.root": str(pack)})
+    elif get_train_config(preset).data.source in ("corpus", "basicsr", "pack"):
+        # the sample clips have 8 frames: one m-frame clip per sample (recorded in the report)
+        overrides.update({"data.source": "samples", "data.num_workers": 0, "data.clips_per_sample": 1})
+    cfg = get_train_config(preset, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, tmp, device=device, log=lambda *a, **k: None)
+        trainer._enter_stage(0)
+
+        def batches():
+            epoch = 0
+            while True:
+                yield from trainer._loader(epoch, 0)
+                epoch += 1
+
+        it = batches()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        times, losses = [], []
+        for i in range(warmup + steps):
+            batch = next(it)
+            _sync(device)
+            t0 = time.perf_counter()
+            out = trainer._train_step(batch)
+            _sync(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+                losses.append(out["loss"])
+    step_s = statistics.median(times)
+    b, k, m = cfg.data.batch_size, cfg.data.clips_per_sample, cfg.data.clip_length
+    res = {"status": "ok", "preset": preset, "model": cfg.model.name, "stage": cfg.stages[0].name,
+           "data": cfg.data.source, "batch_size": b, "clips_per_sample": k, "clip_length": m,
+           "gt_patch": cfg.data.gt_patch, "amp": trainer.amp, "steps_timed": steps, "seconds_per_step": step_s,
+           "samples_per_s": b / step_s, "clips_per_s": b * k / step_s, "frames_per_s": b * k * m / step_s,
+           "loss_finite": all(map(lambda v: v == v and abs(v) != float("inf"), losses)),
+           "note": "compute of the engine's step only (data loading excluded); a sample = clips_per_sample "
+                   "consecutive m-frame clips"}
+    if device.type == "cuda":
+        res["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return res
+
+
+# ---------------------------------------------------------------------------------------------- report
+def markdown(report: dict) -> str:
+    dev = report["device"]
+    s = report["settings"]
+    lines = [f"# Sampling speed (Table 5 setting)", "",
+             f"Device: **{dev.get('name')}** ({dev['type']}, torch {dev['torch']}). Input {s['lr_size']}x{s['lr_size']} "
+             f"-> output {s['size']}x{s['size']}, T = {s['steps']}, m = {s['clip_length']} frames per clip, "
+             f"median of {s['repeats']} clip(s) after {s['warmup']} warm-up; time per output frame = clip time / m, "
+             f"distiller included.", "",
+             "| config | parameters (M) | variant | s / frame | speed-up vs eager fp32 | peak GPU MiB | mean abs diff |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for name, c in report["configs"].items():
+        pm = c["parameters"]["total"] / 1e6
+        for v, r in c["variants"].items():
+            if r["status"] != "ok":
+                lines.append(f"| {name} | {pm:.2f} | {v} | {r['status']}: {r['reason']} | | | |")
+                continue
+            sp = r.get("speedup_vs_eager")
+            mem = r.get("peak_memory_mib")
+            diff = r.get("mean_abs_diff_vs_eager")
+            lines.append(f"| {name} | {pm:.2f} | {v} | {r['seconds_per_frame']:.4f} | "
+                         f"{'' if sp is None else f'{sp:.2f}x'} | {'' if mem is None else f'{mem:.0f}'} | "
+                         f"{'' if diff is None else f'{diff:.2e}'} |")
+    tr = report.get("training")
+    if tr:
+        lines += ["", "## Training throughput", ""]
+        if tr["status"] == "ok":
+            lines.append(f"`{tr['preset']}` preset, stage {tr['stage']!r}, {tr['data']} data, batch {tr['batch_size']} "
+                         f"x {tr['clips_per_sample']} clip(s) of {tr['clip_length']} frames at {tr['gt_patch']} px, "
+                         f"bf16 autocast {'on' if tr['amp'] else 'off'}: **{tr['clips_per_s']:.2f} clips/s** "
+                         f"({tr['seconds_per_step']:.4f} s per step, {tr['frames_per_s']:.1f} frames/s"
+                         + (f", peak {tr['peak_memory_mib']:.0f} MiB" if "peak_memory_mib" in tr else "") + ").")
+        else:
+            lines.append(f"{tr['status']}: {tr.get('reason')}")
+    lines += ["", PAPER_LINE + ".", ""]
+    return "\n".join(lines)
+
+
+def _print_table(report: dict) -> None:
+    dev = report["device"]
+    print(f"device: {dev.get('name')} ({dev['type']}, torch {dev['torch']})")
+    print(f"{'config':<7} {'params M':>9} {'variant':<28} {'s/frame':>9} {'speed-up':>9} {'peak MiB':>9}")
+    for name, c in report["configs"].items():
+        pm = c["parameters"]["total"] / 1e6
+        for v, r in c["variants"].items():
+            if r["status"] != "ok":
+                print(f"{name:<7} {pm:>9.2f} {v:<28} {r['status']}: {r['reason']}")
+                continue
+            sp, mem = r.get("speedup_vs_eager"), r.get("peak_memory_mib")
+            print(f"{name:<7} {pm:>9.2f} {v:<28} {r['seconds_per_frame']:>9.4f} "
+                  f"{'' if sp is None else f'{sp:.2f}x':>9} {'' if mem is None else f'{mem:.0f}':>9}")
+    tr = report.get("training")
+    if tr and tr["status"] == "ok":
+        print(f"training ({tr['preset']}, {tr['data']}): {tr['clips_per_s']:.2f} clips/s, "
+              f"{tr['seconds_per_step']:.4f} s/step")
+    elif tr:
+        print(f"training: {tr['status']}: {tr.get('reason')}")
+    print(PAPER_LINE)
+
+
+def _write(report: dict, out: Path | None, profile_text: str) -> None:
+    if out is None:
+        return
+    from ..utils.io import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "bench.json", json.dumps(report, indent=1) + "\n")
+    atomic_write_text(out / "bench.md", markdown(report))
+    if profile_text:
+        atomic_write_text(out / "profile.txt", profile_text)
+
+
+def _failure(err: BaseException) -> dict:
+    return {"status": "failed", "reason": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]}
+
+
+def run_bench(args) -> dict:
+    from ..models.info import parameter_report
+    from ..utils import get_device
+
+    device = get_device(device=args.device)
+    if args.size % 4 or args.size < 4:
+        raise ValueError(f"--size must be a positive multiple of 4 (x4 super-resolution), got {args.size}.")
+    if args.steps < 2:
+        raise ValueError(f"--steps (the diffusion's T) must be >= 2, got {args.steps}; Table 5 uses 15.")
+    if args.repeats < 1 or args.warmup < 0 or args.clip_length < 1:
+        raise ValueError("--repeats and --clip-length must be >= 1 and --warmup >= 0.")
+    variants = ["eager_fp32"] + [v for v in args.variants if v != "eager_fp32"]
+    lr_size = args.size // 4
+    report = {"format": BENCH_FORMAT, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "device": device_description(device),
+              "settings": {"size": args.size, "lr_size": lr_size, "steps": args.steps, "clip_length": args.clip_length,
+                           "repeats": args.repeats, "warmup": args.warmup, "variants": variants,
+                           "compile": bool(args.compile)},
+              "paper": PAPER_FIGURES, "configs": {}, "training": None}
+    t_start = time.perf_counter()
+    profile_text = ""
+    # training throughput first: it is cheap, and a time-capped run (scripts/gpu_job.sh) sizes its training from it
+    if args.train_steps > 0:
+        try:
+            report["training"] = measure_training(args.train_preset, device, args.train_steps, args.train_warmup,
+                                                  args.pack, args.seed)
+        except (RuntimeError, ValueError, FileNotFoundError) as err:
+            report["training"] = _failure(err)
+    else:
+        report["training"] = {"status": "skipped", "reason": "--train-steps 0"}
+    if report["training"]["status"] == "ok":
+        print(f"[bench] training {args.train_preset}: {report['training']['seconds_per_step']:.4f} s/step", flush=True)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    _write(report, args.out, profile_text)
+    for name in args.configs:
+        entry = {"parameters": parameter_report(name, T=args.steps), "variants": {}}
+        report["configs"][name] = entry
+        try:
+            model, diffusion = build_bench_model(name, args.steps, device, args.seed)
+            pad = model.config.pad_multiple
+            if args.size % pad:
+                raise ValueError(f"--size {args.size} is not a multiple of {pad}, the frame-size multiple of the "
+                                 f"{name!r} configuration")
+        except (ValueError, RuntimeError) as err:
+            entry["variants"] = {v: _failure(err) for v in variants}
+            _write(report, args.out, profile_text)
+            continue
+        g = torch.Generator().manual_seed(args.seed)
+        lr01 = torch.rand(1, args.clip_length, 3, lr_size, lr_size, generator=g).to(device)
+        ref, best = None, None
+        for v in variants:
+            reason = skip_reason(v, device, args.compile)
+            if reason is not None:
+                entry["variants"][v] = {"status": "skipped", "reason": reason}
+                continue
+            try:
+                res, net, out = time_variant(model, diffusion, lr01, v, warmup=args.warmup, repeats=args.repeats,
+                                             seed=args.seed)
+            except (RuntimeError, torch.cuda.OutOfMemoryError) as err:   # e.g. out of memory, compile errors
+                entry["variants"][v] = _failure(err)
+                print(f"[bench] {name} {v}: {entry['variants'][v]['reason']}", flush=True)
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            if ref is None:
+                ref = (res["seconds_per_frame"], out)
+            res["speedup_vs_eager"] = ref[0] / res["seconds_per_frame"]
+            res["mean_abs_diff_vs_eager"] = float((out.float() - ref[1].float()).abs().mean())
+            entry["variants"][v] = res
+            print(f"[bench] {name} {v}: {res['seconds_per_frame']:.4f} s/frame ({res['speedup_vs_eager']:.2f}x)",
+                  flush=True)
+            if best is None or res["seconds_per_frame"] < best[1]["seconds_per_frame"]:
+                best = (v, res, net)
+            _write(report, args.out, profile_text)
+        entry["fastest"] = best[0] if best else None
+        if args.profile_step and best is not None:
+            v, _, net = best
+            amp, channels_last, _ = VARIANTS[v]
+            model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            try:
+                profile_text += profile_one_step(net, diffusion, lr01, args.seed, f"{name} / {v} / {report['device'].get('name')}")
+            except RuntimeError as err:
+                profile_text += f"== {name} / {v}: profiling failed: {err} ==\n"
+            model.to(memory_format=torch.contiguous_format)
+        del model, diffusion
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        _write(report, args.out, profile_text)
+    report["wall_s"] = time.perf_counter() - t_start
+    _write(report, args.out, profile_text)
+    return report
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        report = run_bench(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _print_table(report)
+    if args.out is not None:
+        print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}"
+              + (f" and {args.out / 'profile.txt'}" if args.profile_step else ""))
+    return 0

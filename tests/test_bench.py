@@ -1,0 +1,84 @@
+"""``python -m seeclear_lite bench`` at a tiny size on the CPU: the report's shape, positive timings, and
+variants that cannot run here reported as skipped with a reason (never timed on something else)."""
+
+import json
+
+import pytest
+
+from seeclear_lite.__main__ import main as cli
+
+TINY = ["bench", "--configs", "tiny", "--size", "64", "--steps", "2", "--repeats", "1", "--warmup", "1",
+        "--train-preset", "tiny", "--train-steps", "1", "--train-warmup", "0", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert cli(TINY + ["--profile-step", "--out", str(out)]) == 0
+    return json.loads((out / "bench.json").read_text()), out
+
+
+def test_report_keys_and_positive_numbers(report):
+    rep, out = report
+    assert rep["format"] == "seeclear-lite-bench/1"
+    assert {"device", "settings", "paper", "configs", "training", "wall_s"} <= set(rep)
+    assert rep["device"]["type"] == "cpu" and rep["device"]["name"]
+    assert rep["settings"] == {**rep["settings"], "size": 64, "lr_size": 16, "steps": 2, "clip_length": 5}
+    assert rep["paper"]["seeclear_params_m"] == 229.23 and rep["paper"]["seeclear_s_per_frame"] == 1.142
+    tiny = rep["configs"]["tiny"]
+    from seeclear_lite.models.info import parameter_report
+
+    assert tiny["parameters"]["total"] == parameter_report("tiny")["total"] > 0
+    eager = tiny["variants"]["eager_fp32"]
+    assert eager["status"] == "ok" and eager["output_finite"]
+    assert eager["seconds_per_frame"] > 0 and eager["seconds_per_clip"] > 0
+    assert eager["seconds_per_frame"] == pytest.approx(eager["seconds_per_clip"] / 5)
+    assert eager["speedup_vs_eager"] == 1.0 and eager["mean_abs_diff_vs_eager"] == 0.0
+    assert "peak_memory_mib" not in eager                     # CPU: no GPU memory to report
+    cl = tiny["variants"]["fp32_channels_last"]
+    assert cl["status"] == "ok" and cl["seconds_per_frame"] > 0 and cl["speedup_vs_eager"] > 0
+    assert tiny["fastest"] in ("eager_fp32", "fp32_channels_last")
+    tr = rep["training"]
+    assert tr["status"] == "ok" and tr["clips_per_s"] > 0 and tr["seconds_per_step"] > 0 and tr["loss_finite"]
+    md = (out / "bench.md").read_text()
+    assert "| tiny |" in md and "1.142 s per frame" in md and "other hardware" in md
+    prof = (out / "profile.txt").read_text()
+    assert "one sampling step" in prof and "convolution" in prof
+
+
+def test_cuda_only_variants_are_skipped_with_a_reason(report):
+    v = report[0]["configs"]["tiny"]["variants"]
+    for name in ("bf16", "bf16_channels_last"):
+        assert v[name]["status"] == "skipped" and "CUDA only" in v[name]["reason"]
+        assert "seconds_per_frame" not in v[name]
+    assert v["bf16_channels_last_compile"]["status"] == "skipped"
+    assert "--compile" in v["bf16_channels_last_compile"]["reason"]
+
+
+def test_skip_reasons():
+    import torch
+
+    from seeclear_lite.training.bench import skip_reason
+
+    cuda = torch.device("cuda", 0)
+    assert skip_reason("bf16", cuda, False) is None
+    assert skip_reason("bf16_channels_last_compile", cuda, True) is None
+    assert "not asked" in skip_reason("bf16_channels_last_compile", cuda, False)
+    assert skip_reason("eager_fp32", torch.device("cpu"), False) is None
+
+
+def test_bad_arguments_are_refused(capsys):
+    assert cli(["bench", "--configs", "tiny", "--size", "66", "--device", "cpu", "--train-steps", "0"]) == 2
+    assert "multiple of 4" in capsys.readouterr().err
+    assert cli(["bench", "--configs", "tiny", "--steps", "1", "--device", "cpu", "--train-steps", "0"]) == 2
+    assert "must be >= 2" in capsys.readouterr().err
+
+
+def test_size_not_fitting_the_config_is_reported_failed(tmp_path):
+    # 96 is a multiple of 4 but not of tiny's frame-size multiple (64): reported, not crashed
+    assert cli(["bench", "--configs", "tiny", "--size", "96", "--steps", "2", "--repeats", "1", "--device", "cpu",
+                "--train-steps", "0", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "bench.json").read_text())
+    e = rep["configs"]["tiny"]["variants"]["eager_fp32"]
+    assert e["status"] == "failed" and "multiple of 64" in e["reason"]
+    assert rep["training"] == {"status": "skipped", "reason": "--train-steps 0"}
