@@ -45,14 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .harness import MethodUnavailable, evaluate
+    from .harness import evaluate
 
     try:
         evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
                  crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
                  use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
                  progress=not args.no_progress, form=args.form, seed=args.seed)
-    except (MethodUnavailable, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

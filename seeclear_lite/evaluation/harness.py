@@ -48,10 +48,6 @@ _HEADERS = {"psnr_rgb": "PSNR RGB (dB)", "ssim_rgb": "SSIM RGB", "psnr_y": "PSNR
             "lpips_vgg": "LPIPS VGG", "tmae": "tMAE (x255)", "tlp": "tLP (x100)", "sr_ms_per_frame": "ms/frame"}
 
 
-class MethodUnavailable(RuntimeError):
-    """The requested SR method cannot run in this version of the kit."""
-
-
 def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: str | None = None, seed: int = 0):
     """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method.
 
