@@ -38,14 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     if command is not None and command not in COMMANDS:
         build_parser().error(f"unknown command {command!r}; choose from {', '.join(COMMANDS)}")
-    if command is not None:
-        try:
-            importlib.import_module(COMMANDS[command][0])
-        except ModuleNotFoundError as err:
-            if err.name and err.name.startswith("seeclear_lite"):
-                print(f"The command {command!r} is not built yet in this version of the kit.", file=sys.stderr)
-                return 2
-            raise
     args = build_parser(only=command).parse_args(argv)
     if args.command is None:
         build_parser().print_help()

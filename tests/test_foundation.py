@@ -130,3 +130,14 @@ def test_slider_draws_only_when_moved(tmp_path):
     assert drawn == [], "nothing may be drawn through the widget in a batch run"
     slider.value = 7
     assert drawn == [7]
+
+
+def test_every_cli_command_has_its_module_and_help():
+    import importlib
+
+    from seeclear_lite.__main__ import COMMANDS, build_parser
+
+    for name, (module, _) in COMMANDS.items():
+        mod = importlib.import_module(module)
+        assert callable(mod.add_arguments) and callable(mod.main), name
+        build_parser(only=name)  # its arguments register without clashing
