@@ -134,12 +134,10 @@ import datetime, hashlib, json, os, time
 from pathlib import Path
 import torch
 from seeclear_lite import __version__
-from seeclear_lite.degradation.bi import bicubic_upsample
-from seeclear_lite.metrics import psnr, ssim, temporal_error
-from seeclear_lite.training.checkpoint import CHECKPOINT_FORMAT, CheckpointManager, load_checkpoint, load_model
+from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
+from seeclear_lite.evaluation import evaluate
+from seeclear_lite.training.checkpoint import CHECKPOINT_FORMAT, CheckpointManager, load_checkpoint
 from seeclear_lite.training.config import TrainConfig
-from seeclear_lite.training.sampling import sample_clip
-from seeclear_lite.training.validation import validation_windows
 from seeclear_lite.utils import get_device
 from seeclear_lite.utils.io import atomic_torch_save, atomic_write_text
 
@@ -160,26 +158,17 @@ pt = out / f"{name}_fp16.pt"
 atomic_torch_save(export, pt)
 size = pt.stat().st_size
 
-# score the exported weights exactly as shipped (fp16 -> the model's fp32) on the held-out windows
+# score the exported weights exactly as shipped (fp16 -> the model's fp32) with the kit's own evaluation
+# harness, on the held-out sample clip, against bicubic (the same code as `python -m seeclear_lite evaluate`)
 device = get_device()
-model, cfg2, _ = load_model(pt, device=device)
-diffusion = cfg.make_diffusion()
-gen = torch.Generator(device=device).manual_seed(cfg.val.seed)
-acc = {k: {"psnr": 0.0, "ssim": 0.0, "psnr_y": 0.0, "ssim_y": 0.0, "tmae": 0.0} for k in ("model", "bicubic")}
-n = nclips = 0
 t0 = time.perf_counter()
-for w in validation_windows(cfg):
-    sr, _ = sample_clip(model, diffusion, w["lr"][None].to(device), form=cfg.diffusion.form, generator=gen)
-    outs = {"model": (sr[0].float().cpu() * 255).round() / 255,
-            "bicubic": (bicubic_upsample(w["lr"].double()).clamp(0, 1).float() * 255).round() / 255}
-    gt = w["gt"]
-    for k, x in outs.items():
-        a = acc[k]
-        a["psnr"] += float(psnr(x, gt).sum()); a["ssim"] += float(ssim(x, gt).sum())
-        a["psnr_y"] += float(psnr(x, gt, y_channel=True).sum()); a["ssim_y"] += float(ssim(x, gt, y_channel=True).sum())
-        a["tmae"] += float(temporal_error(x, gt))
-    n += gt.shape[0]; nclips += 1
-metrics = {k: {m: (v / nclips if m == "tmae" else v / n) for m, v in a.items()} for k, a in acc.items()}
+metrics = {}
+for key, method in (("bicubic", "bicubic"), ("model", "checkpoint")):
+    res = evaluate(sample_root(), run / f"eval_{method}", method=method,
+                   checkpoint=pt if method == "checkpoint" else None, clips=[VALIDATION_CLIP], use_lpips=False,
+                   overwrite=True, device=device, progress=False, log=lambda *a, **k: None, seed=cfg.val.seed)
+    metrics[key] = res["average"]
+frames = len(list((sample_root() / "GT" / VALIDATION_CLIP).glob("*.png")))
 
 pack = Path(os.environ["PACK"])
 h = hashlib.sha256()
@@ -199,8 +188,8 @@ info = {"checkpoint": pt.name, "size_bytes": size, "source_checkpoint": src.name
         "torch": str(torch.__version__), "kit_version": __version__, "git_commit": os.environ.get("GIT_COMMIT"),
         "pack": pack.name, "pack_sha256": h.hexdigest(), "corpus_manifest_sha256": manifest_sha,
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "validation": {"windows": nclips, "frames": n, "seed": cfg.val.seed, "form": cfg.diffusion.form,
-                       "gt_patch": cfg.val.gt_patch, "metrics": metrics, "seconds": time.perf_counter() - t0,
+        "validation": {"clip": VALIDATION_CLIP, "frames": frames, "seed": cfg.val.seed, "form": cfg.diffusion.form,
+                       "metrics": metrics, "seconds": time.perf_counter() - t0,
                        "lpips": "not computed on the GPU machine (VGG weights not carried): run evaluate on the CPU"},
         "best_during_training": ck.get("best"),
         "val_history": [{k: r.get(k) for k in ("step", "stage", "val_psnr", "val_ssim")} for r in hist
@@ -209,8 +198,9 @@ info = {"checkpoint": pt.name, "size_bytes": size, "source_checkpoint": src.name
 atomic_write_text(out / f"{name}_fp16.json", json.dumps(info, indent=1) + "\n")
 m, b = metrics["model"], metrics["bicubic"]
 print(f"export: {pt} ({size / 2**20:.2f} MiB) from {src.name} at step {ck['step']}/{cfg.total_steps}")
-print(f"held-out ({nclips} windows, {n} frames): model PSNR {m['psnr']:.2f} dB SSIM {m['ssim']:.4f} | "
-      f"bicubic PSNR {b['psnr']:.2f} dB SSIM {b['ssim']:.4f} | tMAE model {m['tmae']:.4f} bicubic {b['tmae']:.4f}")
+print(f"held-out {VALIDATION_CLIP} ({frames} frames): model PSNR {m['psnr_rgb']:.2f} dB SSIM {m['ssim_rgb']:.4f} | "
+      f"bicubic PSNR {b['psnr_rgb']:.2f} dB SSIM {b['ssim_rgb']:.4f} | tMAE model {m['tmae']:.4f} "
+      f"bicubic {b['tmae']:.4f}")
 assert size <= 16 * 2**20, f"{pt} is {size / 2**20:.1f} MiB, over the 16 MiB limit"
 EOF
 rc=$?
