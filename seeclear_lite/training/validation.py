@@ -90,13 +90,15 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model) -> dict:
+        from ..data.io import quantize
+
         t0 = time.perf_counter()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.val.seed)
         p, s, lp, n = 0.0, 0.0, 0.0, 0
         for w in self.windows:
             lr = w["lr"][None].to(self.device)
             sr, _ = sample_clip(model, self.diffusion, lr, form=self.cfg.diffusion.form, generator=gen)
-            sr = (sr[0].float().cpu() * 255.0).round() / 255.0      # as a saved 8-bit PNG
+            sr = quantize(sr[0].float().cpu())                      # as a saved 8-bit PNG
             gt = w["gt"]
             p += float(psnr(sr, gt).sum())
             s += float(ssim(sr, gt).sum())
