@@ -18,6 +18,7 @@ COMMANDS = {
     "evaluate": ("seeclear_lite.evaluation.cli", "super-resolve a dataset and write a metrics table"),
     "train": ("seeclear_lite.training.cli_train", "train a configuration"),
     "sample": ("seeclear_lite.training.cli_sample", "super-resolve a video clip by clip"),
+    "export": ("seeclear_lite.training.export", "a run's checkpoint as shippable fp16 weights + a JSON record"),
     "ablate": ("seeclear_lite.training.ablation", "train Table 2's ablation rows on the same budget and compare"),
     "bench": ("seeclear_lite.training.bench", "sampling speed benchmark"),
 }

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import torch
 
+from ..utils.device import device_name
+
 #: The paper's figures (Table 5), measured on the authors' hardware, not on this machine.
 PAPER_FIGURES = {"seeclear_params_m": 229.23, "seeclear_s_per_frame": 1.142, "resshift_s_per_frame": 1.12,
                  "note": "Table 5 of the paper, 512x512 output from 128x128 input, T = 15, on the authors' "
@@ -123,15 +125,13 @@ def _sync(device: torch.device) -> None:
 
 
 def device_description(device: torch.device) -> dict:
-    d = {"type": device.type, "torch": str(torch.__version__)}
+    d = {"type": device.type, "torch": str(torch.__version__), "name": device_name(device)}
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
-        d.update(name=torch.cuda.get_device_name(device), memory_gib=round(p.total_memory / 2**30, 1),
-                 cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        d.update(memory_gib=round(p.total_memory / 2**30, 1), cuda=torch.version.cuda,
+                 cudnn=torch.backends.cudnn.version())
     else:
-        import platform
-
-        d.update(name=platform.processor() or platform.machine() or "cpu", threads=torch.get_num_threads())
+        d.update(threads=torch.get_num_threads())
     return d
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..utils.device import device_name
 from ..utils.io import atomic_write_text
 from . import distributed as dist_utils
 from .checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
@@ -125,7 +126,9 @@ class Trainer:
         self.history: list[dict] = []
         self.best: dict = {"metric": cfg.val.best_metric, "value": None, "step": None}
         self.last_good: Path | None = None
-        self.timing = {"data_s": 0.0, "compute_s": 0.0, "clips": 0, "steps": 0}
+        # run totals, kept in checkpoints; "devices": where each training session ran (a resumed run may move)
+        self.timing = {"data_s": 0.0, "compute_s": 0.0, "clips": 0, "steps": 0, "wall_s": 0.0, "devices": []}
+        self._t_start = None
         if resume is not None:
             self._resume(resume)
 
@@ -243,7 +246,15 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "step": self.step, "stage": self.stage, "epoch": self.step // bpe, "batch_in_epoch": self.step % bpe,
                 "rng": capture_rng_state(), "best": dict(self.best),
-                "history": [dict(r) for r in self.history], "timing": dict(self.timing)}
+                "history": [dict(r) for r in self.history], "timing": self._timing_now()}
+
+    def _timing_now(self) -> dict:
+        """The run's totals with ``wall_s`` (wall-clock time inside :meth:`fit`, validation and checkpoints
+        included, summed over resumed sessions) brought up to now."""
+        t = dict(self.timing)
+        if getattr(self, "_t_start", None) is not None:
+            t["wall_s"] = self._wall_before + time.perf_counter() - self._t_start
+        return t
 
     def _resume(self, resume) -> None:
         path = self.ckpts.latest() if resume == "auto" else Path(resume)
@@ -393,7 +404,9 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        self._wall_before = float(self.timing.get("wall_s", 0.0))
         self._t_start, self._window = time.perf_counter(), _new_window()
+        self.timing["devices"] = list(self.timing.get("devices", [])) + [device_name(self.device)]
         budget = cfg.runtime.max_minutes
         self._deadline = None if budget is None else self._t_start + 60.0 * budget
         self.out_of_time = False
@@ -416,13 +429,15 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            self.timing = self._timing_now()
+            session_s, self._t_start = time.perf_counter() - self._t_start, None
         t = self.timing
         summary = {"step": self.step, "total_steps": total, "out": str(self.out), "last_checkpoint":
                    str(self.last_good) if self.last_good else None, "best": dict(self.best),
                    "data_s_per_step": t["data_s"] / max(t["steps"], 1),
                    "compute_s_per_step": t["compute_s"] / max(t["steps"], 1),
                    "clips_per_s": t["clips"] / max(t["data_s"] + t["compute_s"], 1e-9),
-                   "stopped_by_time": self.out_of_time, "wall_s": time.perf_counter() - self._t_start}
+                   "stopped_by_time": self.out_of_time, "wall_s": session_s}
         return summary
 
 

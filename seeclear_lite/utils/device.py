@@ -44,3 +44,20 @@ def get_device(profile: str | None = None, device: str | torch.device | None = N
     if profile is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device("cuda" if resolve_profile(profile) == "cuda" else "cpu")
+
+
+def device_name(device: str | torch.device) -> str:
+    """A readable name for records (checkpoints, benchmark tables): the GPU's name for CUDA, else the CPU's
+    model and core count, e.g. ``"NVIDIA H100 80GB HBM3"`` or ``"cpu: AMD EPYC 7B13 (2 cores)"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    return f"{device.type}: {model or 'unknown model'} ({os.cpu_count()} cores)"

@@ -1,0 +1,245 @@
+"""Export a training run as a shippable checkpoint: float16 EMA weights plus a JSON record.
+
+    python -m seeclear_lite export --run runs/base --out data/checkpoints/base.pt
+
+Two files are written (atomically; an existing file is kept unless ``--overwrite``):
+
+- ``<out>.pt``: a checkpoint in the kit's format (``torch.load(weights_only=True)``; ``sample``, ``evaluate``
+  and :func:`~seeclear_lite.training.checkpoint.load_model` read it) holding the EMA weights in float16, the
+  training and model configs, the step and the run's timing. ``model`` and ``ema`` are the same tensors, stored
+  once. No optimiser or RNG state: an export cannot be resumed (resume from the run folder instead). Half
+  precision halves the file (the ``base`` model: ~15 MiB instead of ~30) at a cost in PSNR far below what the
+  sampler's noise moves; the JSON records the export's own scores.
+- ``<out>.json``: what the checkpoint is and how good it is: preset and config, steps done and planned, wall
+  time and devices of training, the training data's fingerprint (the pack's sha256 and that of its corpus
+  manifest, or the corpus manifest's), the git commit, and the validation of the *exported* weights (float16
+  read back into the float32 model, exactly as shipped) against bicubic on the held-out clip(s), with the
+  evaluation harness of ``python -m seeclear_lite evaluate``: PSNR / SSIM on RGB and Y, LPIPS (when its weights
+  are in the cache), tMAE and tLP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..utils.io import atomic_torch_save, atomic_write_text
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointManager, checkpoint_config, load_checkpoint
+
+#: Issue 9's limit for a checkpoint committed to the repository.
+MAX_SHIPPED_BYTES = 16 * 2**20
+
+
+def find_source(run_or_checkpoint: str | os.PathLike, which: str = "best") -> Path:
+    """The checkpoint to export: a file as given, or in a run folder ``best.pt`` (``which="best"``, falling back
+    to the latest step when validation never ran) or the latest step checkpoint (``which="latest"``)."""
+    path = Path(run_or_checkpoint)
+    if which not in ("best", "latest"):
+        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"Nothing to export at {path}: give a run folder written by `python -m "
+                                f"seeclear_lite train --out DIR` or one of its checkpoints (DIR/checkpoints/*.pt).")
+    mgr = CheckpointManager(path / "checkpoints" if (path / "checkpoints").is_dir() else path)
+    if which == "best" and mgr.best_path.is_file():
+        return mgr.best_path
+    latest = mgr.latest()
+    if latest is None:
+        raise FileNotFoundError(f"{path} holds no checkpoint (looked for best.pt and step_*.pt in {mgr.dir}). "
+                                f"Train first: python -m seeclear_lite train --config NAME --out {path}")
+    return latest
+
+
+def half_weights(state: dict) -> dict:
+    """Floating-point tensors to float16 (integer buffers, e.g. relative-position indices, stay as they are)."""
+    out = {}
+    for k, v in state.items():
+        if v.is_floating_point():
+            h = v.detach().to(torch.float16)
+            if not torch.isfinite(h).all():
+                raise ValueError(f"Weight {k!r} does not fit float16 (its largest magnitude is "
+                                 f"{v.abs().max().item():.3g}; float16 tops out at 65504): export in float32 instead.")
+            out[k] = h
+        else:
+            out[k] = v.detach().clone()
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def training_data_record(cfg) -> dict:
+    """Where the run's training clips came from, with hashes that identify them."""
+    d = cfg.data
+    rec = {"source": d.source, "root": d.root}
+    try:
+        if d.source == "pack" and d.root and Path(d.root).is_file():
+            import numpy as np
+
+            with np.load(d.root, allow_pickle=False) as z:
+                manifest_bytes = bytes(z["manifest"])
+            manifest = json.loads(manifest_bytes)
+            rec.update(pack_sha256=_sha256_file(Path(d.root)),
+                       corpus_manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+                       clips={n: c.get("split") for n, c in sorted(manifest["clips"].items())})
+        elif d.source == "corpus":
+            from ..data.corpus import load_manifest
+            from ..utils.cache import kit_cache_dir
+
+            root = Path(d.root) if d.root else kit_cache_dir() / "corpus"
+            manifest = load_manifest(root)
+            pixels = {n: c.get("pixels_sha256") for n, c in sorted(manifest["clips"].items())}
+            rec.update(root=str(root), corpus_manifest_sha256=hashlib.sha256(
+                json.dumps(pixels, sort_keys=True).encode()).hexdigest(),
+                clips={n: c.get("split") for n, c in sorted(manifest["clips"].items())})
+    except (OSError, ValueError, KeyError) as err:   # the record must not stop an export: say what is missing
+        rec["note"] = f"could not fingerprint the training data ({type(err).__name__}: {err})"
+    return rec
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the kit's checkout (``$GIT_COMMIT`` wins: the GPU machine has a copy, no .git)."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).resolve().parents[2],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def score_checkpoint(path: Path, gt=None, clips=None, use_lpips: bool | None = None, device=None,
+                     seed: int = 0) -> dict:
+    """Metrics of the checkpoint at ``path`` and of bicubic on the same frames (evaluation harness).
+
+    ``gt``: a BasicSR root (default: the committed sample clips); ``clips``: default the held-out clip;
+    ``use_lpips``: None = when its weights are in the cache (no download here)."""
+    from ..data.samples import VALIDATION_CLIP, sample_root
+    from ..evaluation import evaluate
+    from ..metrics.lpips_weights import weights_path
+
+    gt = sample_root() if gt is None else Path(gt)
+    clips = [VALIDATION_CLIP] if clips is None and gt == sample_root() else clips
+    if use_lpips is None:
+        use_lpips = weights_path("vgg").is_file()
+    t0 = time.perf_counter()
+    rows, per_clip = {}, {}
+    with tempfile.TemporaryDirectory(prefix="seeclear_export_") as tmp:
+        for key, method in (("bicubic", "bicubic"), ("model", "checkpoint")):
+            res = evaluate(gt, Path(tmp) / method, method=method, checkpoint=path if method == "checkpoint" else None,
+                           clips=clips, use_lpips=use_lpips, device=device, progress=False,
+                           log=lambda *a, **k: None, seed=seed)
+            rows[key] = res["average"]
+            per_clip[key] = res.get("clips")
+    return {"dataset": str(gt), "clips": clips, "seed": seed, "lpips": bool(use_lpips), "average": rows,
+            "per_clip": per_clip, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = False, score: bool = True,
+               gt=None, clips=None, use_lpips: bool | None = None, device=None, log=print) -> dict:
+    """Write ``out`` (``.pt``) and ``out`` with ``.json``; return the JSON record (see the module docstring)."""
+    out = Path(out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out must name a .pt file (the JSON goes beside it), got {out}")
+    record_path = out.with_suffix(".json")
+    for p in (out, record_path):
+        if p.exists() and not overwrite:
+            raise FileExistsError(f"{p} exists: pass overwrite=True (--overwrite) to replace it, or choose another "
+                                  f"--out.")
+    src = find_source(run_or_checkpoint, which)
+    ck = load_checkpoint(src)
+    cfg = checkpoint_config(ck)
+    weights = half_weights(ck["ema"] if ck.get("ema") is not None else ck["model"])
+    timing = ck.get("timing") or {}
+    shipped = {"format": CHECKPOINT_FORMAT, "kit_version": ck.get("kit_version"), "config": ck["config"],
+               "model_config": ck["model_config"], "model": weights, "ema": weights,   # same tensors: stored once
+               "step": ck["step"], "stage": ck["stage"], "best": ck.get("best"), "timing": timing,
+               "weights": "EMA, float16", "exported_from": src.name}
+    atomic_torch_save(shipped, out)
+    size = out.stat().st_size
+    log(f"export: {out} ({size / 2**20:.2f} MiB, float16 EMA weights) from {src} at step {ck['step']}/"
+        f"{cfg.total_steps}")
+    history = ck.get("history") or []
+    record = {
+        "checkpoint": out.name, "size_bytes": size, "fits_in_repo": size <= MAX_SHIPPED_BYTES,
+        "exported_from": str(src), "preset": cfg.preset, "model": cfg.model.name,
+        "parameters": sum(v.numel() for k, v in weights.items() if v.is_floating_point()),
+        "step": ck["step"], "total_steps_planned": cfg.total_steps,
+        "finished": ck["step"] >= cfg.total_steps,
+        "stages": [dict(s.__dict__) for s in cfg.stages],
+        "training_wall_s": timing.get("wall_s"), "training_busy_s": timing.get("data_s", 0.0) + timing.get(
+            "compute_s", 0.0), "training_devices": timing.get("devices"), "timing": timing,
+        "training_data": training_data_record(cfg),
+        "kit_version": ck.get("kit_version"), "torch_export": str(torch.__version__), "git_commit": git_commit(),
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "best_during_training": ck.get("best"),
+        "val_history": [{k: r.get(k) for k in ("step", "stage", "val_psnr", "val_ssim", "val_lpips")}
+                        for r in history if r.get("val_psnr") is not None],
+        "config": ck["config"],
+    }
+    if score:
+        from ..utils.device import device_name, get_device
+
+        dev = get_device(device=device)
+        record["validation"] = score_checkpoint(out, gt=gt, clips=clips, use_lpips=use_lpips, device=dev,
+                                                seed=cfg.val.seed)
+        record["validation"]["device"] = device_name(dev)
+        m, b = record["validation"]["average"]["model"], record["validation"]["average"]["bicubic"]
+        lp = (f", LPIPS {m['lpips_vgg']:.4f} vs {b['lpips_vgg']:.4f}" if record["validation"]["lpips"] else "")
+        log(f"held-out {', '.join(record['validation']['clips'] or ['all clips'])}: PSNR {m['psnr_rgb']:.2f} vs "
+            f"bicubic {b['psnr_rgb']:.2f} dB, SSIM {m['ssim_rgb']:.4f} vs {b['ssim_rgb']:.4f}{lp}")
+    atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
+    log(f"record: {record_path}")
+    if size > MAX_SHIPPED_BYTES:
+        log(f"note: {out.name} is {size / 2**20:.1f} MiB, over the {MAX_SHIPPED_BYTES // 2**20} MiB a committed "
+            f"checkpoint may have")
+    return record
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="a run folder of `train --out` (or one checkpoint file)")
+    parser.add_argument("--out", required=True, help="the .pt file to write (the .json goes beside it)")
+    parser.add_argument("--which", choices=("best", "latest"), default="best",
+                        help="in a run folder: best.pt (default; the latest when validation never ran) or the "
+                             "latest step checkpoint")
+    parser.add_argument("--gt", default=None, help="BasicSR root to validate on (default: the sample clips)")
+    parser.add_argument("--clips", nargs="*", default=None,
+                        help="clips to validate on (default: the held-out sample clip; every clip of --gt)")
+    parser.add_argument("--lpips", choices=("auto", "on", "off"), default="auto",
+                        help="LPIPS in the validation (auto: when its weights are in the cache)")
+    parser.add_argument("--no-score", action="store_true", help="write the files without validating")
+    parser.add_argument("--device", default=None, help="device for the validation (default: CUDA if available)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files at --out")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+
+    use_lpips = {"auto": None, "on": True, "off": False}[args.lpips]
+    try:
+        export_run(args.run, args.out, which=args.which, overwrite=args.overwrite, score=not args.no_score,
+                   gt=args.gt, clips=args.clips, use_lpips=use_lpips, device=args.device)
+    except (FileNotFoundError, FileExistsError, CheckpointError, ValueError) as err:
+        print(f"error: {err}")
+        return 2
+    return 0
