@@ -65,9 +65,44 @@ def check_parameters(notebook: Path, params: dict) -> None:
         )
 
 
+def parse_param(text: str) -> tuple[str, object]:
+    """``"NAME=VALUE"`` -> ``(NAME, value)``, the value read as YAML (numbers, true/false, null, lists, strings)."""
+    import yaml
+
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise ValueError(f"--param {text!r} is not NAME=VALUE (e.g. -p FRAME=3 or -p 'OVERRIDES=[\"optim.lr=1e-4\"]').")
+    if name in ("PROFILE", "RESULTS_DIR"):
+        raise ValueError(f"--param {name}: set it with --profile / --out instead.")
+    try:
+        return name, yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return name, raw
+
+
+def add_extra_parameters(plan: list[tuple[Path, dict]], extra: dict) -> None:
+    """Give each notebook of ``plan`` the ``extra`` parameters its parameters cell defines; a name that no
+    notebook of the plan defines is an error (papermill would inject it silently)."""
+    used = set()
+    for nb, params in plan:
+        known = notebook_parameter_names(nb)
+        for name, value in extra.items():
+            if name in known:
+                params[name] = value
+                used.add(name)
+    unused = sorted(set(extra) - used)
+    if unused:
+        raise ValueError(f"No notebook of this run has the parameter(s) {unused}: see the parameters cell (the "
+                         f"first code cell) of {', '.join(nb.name for nb, _ in plan)}.")
+
+
 def run_sequence(profile: str = "auto", out: Path | str | None = None, only: list[str] | None = None,
-                 notebook_dir: Path = NOTEBOOK_DIR) -> dict:
-    """Execute the notebooks; return the summary dict (also written to ``out/summary.json``)."""
+                 notebook_dir: Path = NOTEBOOK_DIR, extra: dict | None = None) -> dict:
+    """Execute the notebooks; return the summary dict (also written to ``out/summary.json``).
+
+    ``extra``: parameters set in every notebook of the run whose parameters cell defines them. Running a
+    subset into an existing results folder keeps the summary entries of the other notebooks."""
     import papermill
 
     profile = resolve_profile(None if profile == "auto" else profile)
@@ -82,9 +117,12 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
     plan = [(nb, parameters_for(nb, profile, out)) for nb in notebooks]
     for nb, params in plan:  # fail before running anything
         check_parameters(nb, params)
+    if extra:
+        add_extra_parameters(plan, extra)
 
     print(f"Running {len(plan)} notebooks at profile '{profile}' into {out}", flush=True)
-    summary = {"profile": profile, "started": stamp, "results_dir": str(out), "notebooks": []}
+    summary = {"profile": profile, "started": stamp, "results_dir": str(out),
+               "notebooks": _earlier_entries(out, profile, {nb.name for nb, _ in plan})}
     ok = True
     for i, (nb, params) in enumerate(plan, 1):
         print(f"[{i}/{len(plan)}] {nb.name} ...", flush=True)
@@ -103,15 +141,27 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
         result_file = out / f"summary_{nb.stem}.json"
         if result_file.exists():
             entry["results"] = json.loads(result_file.read_text())
-        summary["notebooks"].append(entry)
+        summary["notebooks"] = sorted([e for e in summary["notebooks"] if e["notebook"] != nb.name] + [entry],
+                                      key=lambda e: e["notebook"])
         print(f"[{i}/{len(plan)}] {nb.name}: {entry['status']} in {entry['seconds']} s", flush=True)
         _write_summary(out, summary)
         if not ok:
             break
-    summary["ok"] = ok
+    summary["ok"] = ok and all(e["status"] == "ok" for e in summary["notebooks"])
     _write_summary(out, summary)
     print(f"\nResults: {out}\n  summary: {out / 'summary.md'}\n  figures: {out / 'figures'}", flush=True)
     return summary
+
+
+def _earlier_entries(out: Path, profile: str, rerun: set[str]) -> list[dict]:
+    """Summary entries of notebooks run earlier into ``out`` at the same profile and not re-run now."""
+    try:
+        old = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if old.get("profile") != profile:
+        return []
+    return [e for e in old.get("notebooks", []) if e.get("notebook") not in rerun]
 
 
 def _write_summary(out: Path, summary: dict) -> None:
@@ -135,8 +185,16 @@ def add_arguments(p) -> None:
                    help="run size; auto = cuda if a GPU is present, else cpu")
     p.add_argument("--out", default=None, help="output folder (default results/<profile>-<time>)")
     p.add_argument("--only", nargs="*", default=None, help="run only notebooks whose name starts with these")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter in every notebook of the run that defines it (VALUE read as YAML); "
+                        "repeatable, e.g. -p FRAME=3 -p 'OVERRIDES=[\"optim.lr=1e-4\"]'")
 
 
 def main(args) -> int:
-    summary = run_sequence(args.profile, args.out, args.only)
+    try:
+        extra = dict(parse_param(t) for t in args.param)
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
+    summary = run_sequence(args.profile, args.out, args.only, extra=extra)
     return 0 if summary.get("ok") else 1

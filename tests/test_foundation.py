@@ -88,6 +88,33 @@ def test_runner_executes_sequence_and_writes_summary(tmp_path):
     assert json.loads((out / "summary.json").read_text())["profile"] == "smoke"
 
 
+def test_runner_params_reach_the_notebooks_that_define_them_and_subset_runs_keep_the_summary(tmp_path):
+    from seeclear_lite.__main__ import main as cli
+    from seeclear_lite.runner import parse_param
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _tiny_notebook(nbdir / "01_tiny.ipynb")
+    _tiny_notebook(nbdir / "02_other.ipynb", body="ctx.record(answer=ANSWER, items=len(ITEMS))")
+    nb = nbformat.read(str(nbdir / "02_other.ipynb"), as_version=4)
+    nb.cells[0].source += "\nANSWER = 1\nITEMS = []"
+    nb.cells[1].source = nb.cells[1].source.replace("01_tiny", "02_other")
+    nbformat.write(nb, str(nbdir / "02_other.ipynb"))
+    out = tmp_path / "out"
+    assert run_sequence("smoke", out, only=["01"], notebook_dir=nbdir)["ok"]
+    # only 02 defines ANSWER / ITEMS: it gets them, 01 runs unchanged; the summary keeps 01's entry
+    summary = run_sequence("smoke", out, only=["02"], notebook_dir=nbdir,
+                           extra=dict([parse_param("ANSWER=7"), parse_param('ITEMS=["a=1", "b"]')]))
+    assert [e["notebook"] for e in summary["notebooks"]] == ["01_tiny.ipynb", "02_other.ipynb"]
+    assert summary["notebooks"][1]["results"] == {"answer": 7, "items": 2} and summary["ok"]
+    with pytest.raises(ValueError, match=r"No notebook of this run has the parameter\(s\) \['ANSWR'\]"):
+        run_sequence("smoke", out, only=["01"], notebook_dir=nbdir, extra={"ANSWR": 7})
+    for bad, msg in (("ANSWER", "not NAME=VALUE"), ("PROFILE=cpu", "--profile / --out")):
+        with pytest.raises(ValueError, match=msg):
+            parse_param(bad)
+    assert cli(["run", "-p", "1X=2"]) == 2
+
+
 def test_runner_reports_a_failing_notebook(tmp_path):
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
