@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The GPU job of issue 9, in ONE command (<= 9 minutes wall at the defaults):
+# The GPU job of issues 8 and 9, call 1 of 2 (<= 9.5 minutes wall at the defaults):
+#   (0) the package imports without pywavelets / papermill / nbval / torchvision (absent on the GPU machine),
+#   (s) issue 8's CUDA smoke run: `train` (tiny_full, 30 steps, validated) then `sample` on the held-out clip,
 #   (a) the speed benchmark (python -m seeclear_lite bench; Table 5's setting) into $OUT/bench,
 #   (b) training of the `base` preset on the compact corpus pack for a wall-clock budget (runtime.max_minutes),
-#       with --resume auto so that a second call on the same (still warm) machine continues the run,
-#   (c) the best checkpoint exported as fp16 weights + a JSON (config, steps, wall time, device, git commit,
-#       pack/manifest hashes, validation metrics of the exported weights against bicubic) into $OUT.
+#       with --resume auto so that a later call on the same (still warm) machine continues the run; the run
+#       folder is the one notebook 07 uses at the cuda profile (RESULTS_DIR/07_train/base), so call 2
+#       (scripts/gpu_notebooks.sh) executes notebook 07 on this very run,
+#   (c) `python -m seeclear_lite export`: the best checkpoint as fp16 EMA weights + JSON (config, steps, wall time,
+#       devices, pack / corpus-manifest hashes, git commit, validation against bicubic) into $OUT, and a copy in
+#       build/gpu_export/ for call 2.
 #
 # Needs on the machine: python3 with torch, numpy, scipy, einops, pyyaml, tqdm, imageio, scikit-image (all in
 # the device image); no network, no papermill / nbval / pywavelets (checked below).
@@ -12,16 +17,18 @@
 # The pack is not in git. Build it on a machine with network (here) and put it where the job reads it:
 #   python -m seeclear_lite data build && python -m seeclear_lite data pack --out build/gpu_pack/corpus_pack.npz
 # (~50.5 MiB; build/ is git-ignored, so name it in the device tool's carry list: carry=["build/gpu_pack"]).
-# The run folder ($RUN, default build/gpu_runs/<config>) is NOT carried: it stays on the machine between calls
-# while the machine is warm, which is what --resume auto continues from.
+# The run folder ($RUN) is NOT carried: it stays on the machine between calls while the machine is warm,
+# which is what --resume auto and call 2 continue from.
 #
-# Usage (device tool): GIT_COMMIT=<sha> bash scripts/gpu_job.sh
-# CPU rehearsal:       PYTHON=.venv/bin/python CONFIG=tiny_full MINUTES=0.5 OUT=/tmp/gj \
+# Usage (device tool): GIT_COMMIT=<sha> bash scripts/gpu_job.sh        carry=["build/gpu_pack"]
+# CPU rehearsal:       PYTHON=.venv/bin/python CONFIG=tiny_full MINUTES=0.5 OUT=/tmp/gj SMOKE_STEPS=4,1,1 \
 #                      BENCH_ARGS="--configs tiny --size 64 --steps 2 --repeats 1 --train-steps 2" bash scripts/gpu_job.sh
 #
 # Knobs (environment): OUT (required), PYTHON (python3), CONFIG (base), MINUTES (4: training budget),
-# BENCH_CAP (190 s; paper first, so a cap cuts tiny), BENCH_ARGS, PACK, RUN, STAGES ("auto" = sized from the bench's measured step time so the
-# three stages fit the budget; or "N1,N2,N3"), TRAIN_OVERRIDES (extra key=value), GIT_COMMIT, SKIP_BENCH (1 = skip (a)).
+# BENCH_CAP (150 s; paper first, so a cap cuts tiny), BENCH_ARGS, PACK, RESULTS (build/gpu_results; the run is
+# $RESULTS/07_train/$CONFIG), STAGES ("auto" = sized from the bench's measured step time so the three stages fit
+# the budget; or "N1,N2,N3"), TRAIN_OVERRIDES (extra key=value), GIT_COMMIT, SKIP_BENCH / SKIP_SMOKE (1 = skip),
+# SMOKE_STEPS (20,5,5).
 # $OUT receives at most 7 files (the device tool returns 8): job.log, bench/{bench.json,bench.md,profile.txt},
 # <config>_fp16.pt, <config>_fp16.json, history.csv.
 set -uo pipefail
@@ -30,10 +37,13 @@ set -uo pipefail
 PY=${PYTHON:-python3}
 CONFIG=${CONFIG:-base}
 MINUTES=${MINUTES:-4}
-BENCH_CAP=${BENCH_CAP:-190}
+BENCH_CAP=${BENCH_CAP:-150}
 BENCH_ARGS=${BENCH_ARGS:-"--configs paper base tiny --repeats 2 --compile --profile-step"}
-PACK=${PACK:-build/gpu_pack/corpus_pack.npz}
-RUN=${RUN:-build/gpu_runs/$CONFIG}
+# absolute: the config records it, call 2's notebook kernel runs in notebooks/, and a resumed run must match
+PACK=$(realpath -m "${PACK:-build/gpu_pack/corpus_pack.npz}")
+RESULTS=${RESULTS:-build/gpu_results}
+RUN=$RESULTS/07_train/$CONFIG
+SMOKE_STEPS=${SMOKE_STEPS:-20,5,5}
 STAGES=${STAGES:-auto}
 TRAIN_OVERRIDES=${TRAIN_OVERRIDES:-}
 export PYTHONUNBUFFERED=1 CONFIG MINUTES PACK RUN STAGES OUT
@@ -63,6 +73,23 @@ assert not bad, f"seeclear_lite imported {bad} at import time"
 import torch
 print(f"imports ok; torch {torch.__version__}, cuda available: {torch.cuda.is_available()}")
 EOF
+
+# -- (s) issue 8's CUDA smoke run of the train and sample commands (a fresh folder each time) -------------------
+if [ "${SKIP_SMOKE:-0}" = 1 ]; then
+  stamp "smoke skipped (SKIP_SMOKE=1)"
+else
+  SMOKE=build/gpu_smoke
+  rm -rf "$SMOKE"
+  IFS=, read -r S1 S2 S3 <<<"$SMOKE_STEPS"
+  stamp "smoke: train tiny_full ${S1}+${S2}+${S3} steps"
+  timeout -k 10 240 "$PY" -m seeclear_lite train --config tiny_full --out "$SMOKE/run" "stages.0.steps=$S1" \
+    "stages.1.steps=$S2" "stages.2.steps=$S3" "val.every=$((S1 + S2 + S3))" val.lpips=false runtime.progress=false
+  stamp "smoke train exited with $?"
+  timeout -k 10 120 "$PY" -m seeclear_lite sample --checkpoint "$SMOKE/run/checkpoints/best.pt" \
+    --input data/samples/BIx4/val_city --output "$SMOKE/sample" --no-progress
+  stamp "smoke sample exited with $?"
+  ls "$SMOKE/sample" 2>/dev/null | head
+fi
 
 # -- (a) benchmark, time-capped (bench.json is rewritten after every measurement, so a cap keeps what was done) --
 # SKIP_BENCH=1 on a follow-up call that only continues training (the stage lengths are already in $RUN/stages.txt).
@@ -129,81 +156,12 @@ stamp "train exited with $rc"
 cp "$RUN/history.csv" "$OUT/history.csv" 2>/dev/null || true
 
 # -- (c) export: best (else latest) checkpoint -> fp16 EMA weights + JSON, scored against bicubic ------------------
-"$PY" - <<'EOF'
-import datetime, hashlib, json, os, time
-from pathlib import Path
-import torch
-from seeclear_lite import __version__
-from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
-from seeclear_lite.evaluation import evaluate
-from seeclear_lite.training.checkpoint import CHECKPOINT_FORMAT, CheckpointManager, load_checkpoint
-from seeclear_lite.training.config import TrainConfig
-from seeclear_lite.utils import get_device
-from seeclear_lite.utils.io import atomic_torch_save, atomic_write_text
-
-run, out, name = Path(os.environ["RUN"]), Path(os.environ["OUT"]), os.environ["CONFIG"]
-mgr = CheckpointManager(run / "checkpoints")
-src = mgr.best_path if mgr.best_path.is_file() else mgr.latest()
-if src is None:
-    raise SystemExit(f"export: no checkpoint in {run / 'checkpoints'}")
-ck = load_checkpoint(src)
-cfg = TrainConfig.from_dict(ck["config"])
-ema = ck["ema"] if ck.get("ema") is not None else ck["model"]
-half = {k: (v.half() if v.is_floating_point() else v) for k, v in ema.items()}
-export = {"format": CHECKPOINT_FORMAT, "kit_version": ck.get("kit_version"), "torch_version": str(torch.__version__),
-          "config": ck["config"], "model_config": ck["model_config"], "model": half, "ema": half,  # one storage
-          "step": ck["step"], "stage": ck["stage"], "best": ck.get("best"), "timing": ck.get("timing"),
-          "weights": "EMA, float16"}
-pt = out / f"{name}_fp16.pt"
-atomic_torch_save(export, pt)
-size = pt.stat().st_size
-
-# score the exported weights exactly as shipped (fp16 -> the model's fp32) with the kit's own evaluation
-# harness, on the held-out sample clip, against bicubic (the same code as `python -m seeclear_lite evaluate`)
-device = get_device()
-t0 = time.perf_counter()
-metrics = {}
-for key, method in (("bicubic", "bicubic"), ("model", "checkpoint")):
-    res = evaluate(sample_root(), run / f"eval_{method}", method=method,
-                   checkpoint=pt if method == "checkpoint" else None, clips=[VALIDATION_CLIP], use_lpips=False,
-                   overwrite=True, device=device, progress=False, log=lambda *a, **k: None, seed=cfg.val.seed)
-    metrics[key] = res["average"]
-frames = len(list((sample_root() / "GT" / VALIDATION_CLIP).glob("*.png")))
-
-pack = Path(os.environ["PACK"])
-h = hashlib.sha256()
-with open(pack, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-        h.update(chunk)
-import numpy as np
-with np.load(pack, allow_pickle=False) as z:
-    manifest_sha = hashlib.sha256(bytes(z["manifest"])).hexdigest()
-hist = ck.get("history") or []
-timing = ck.get("timing") or {}
-info = {"checkpoint": pt.name, "size_bytes": size, "source_checkpoint": src.name, "preset": cfg.preset,
-        "model": cfg.model.name, "step": ck["step"], "total_steps_planned": cfg.total_steps,
-        "stages": [dict(s.__dict__) for s in cfg.stages],
-        "training_seconds": timing.get("data_s", 0.0) + timing.get("compute_s", 0.0), "timing": timing,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch": str(torch.__version__), "kit_version": __version__, "git_commit": os.environ.get("GIT_COMMIT"),
-        "pack": pack.name, "pack_sha256": h.hexdigest(), "corpus_manifest_sha256": manifest_sha,
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "validation": {"clip": VALIDATION_CLIP, "frames": frames, "seed": cfg.val.seed, "form": cfg.diffusion.form,
-                       "metrics": metrics, "seconds": time.perf_counter() - t0,
-                       "lpips": "not computed on the GPU machine (VGG weights not carried): run evaluate on the CPU"},
-        "best_during_training": ck.get("best"),
-        "val_history": [{k: r.get(k) for k in ("step", "stage", "val_psnr", "val_ssim")} for r in hist
-                        if r.get("val_psnr") is not None],
-        "config": ck["config"]}
-atomic_write_text(out / f"{name}_fp16.json", json.dumps(info, indent=1) + "\n")
-m, b = metrics["model"], metrics["bicubic"]
-print(f"export: {pt} ({size / 2**20:.2f} MiB) from {src.name} at step {ck['step']}/{cfg.total_steps}")
-print(f"held-out {VALIDATION_CLIP} ({frames} frames): model PSNR {m['psnr_rgb']:.2f} dB SSIM {m['ssim_rgb']:.4f} | "
-      f"bicubic PSNR {b['psnr_rgb']:.2f} dB SSIM {b['ssim_rgb']:.4f} | tMAE model {m['tmae']:.4f} "
-      f"bicubic {b['tmae']:.4f}")
-assert size <= 16 * 2**20, f"{pt} is {size / 2**20:.1f} MiB, over the 16 MiB limit"
-EOF
+# LPIPS: only if its weights are in this machine's cache (they are not carried): else scored on the CPU afterwards.
+stamp "export"
+mkdir -p build/gpu_export
+"$PY" -m seeclear_lite export --run "$RUN" --out "build/gpu_export/${CONFIG}_fp16.pt" --overwrite
 rc=$?
+cp build/gpu_export/"${CONFIG}"_fp16.pt build/gpu_export/"${CONFIG}"_fp16.json "$OUT"/ 2>/dev/null
 stamp "export exited with $rc; files in $OUT:"
 ls -l "$OUT" "$OUT/bench"
 exit $rc
