@@ -107,7 +107,8 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
 
     profile = resolve_profile(None if profile == "auto" else profile)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out = Path(out) if out is not None else REPO_ROOT / "results" / f"{profile}-{stamp}"
+    # absolute: the kernels run in the notebooks' folder, where a relative RESULTS_DIR would point elsewhere
+    out = Path(out).resolve() if out is not None else REPO_ROOT / "results" / f"{profile}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     notebooks = list_notebooks(notebook_dir)
     if only:
@@ -147,7 +148,7 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
         _write_summary(out, summary)
         if not ok:
             break
-    summary["ok"] = ok and all(e["status"] == "ok" for e in summary["notebooks"])
+    summary["ok"] = ok   # this invocation's notebooks (earlier entries keep their own status)
     _write_summary(out, summary)
     print(f"\nResults: {out}\n  summary: {out / 'summary.md'}\n  figures: {out / 'figures'}", flush=True)
     return summary
