@@ -113,3 +113,21 @@ def test_half_weights_refuses_values_float16_cannot_hold():
         half_weights({"w": torch.tensor([1e6])})
     out = half_weights({"w": torch.tensor([1.5]), "idx": torch.tensor([3])})
     assert out["w"].dtype == torch.float16 and out["idx"].dtype == torch.int64
+
+
+def test_rescore_adds_lpips_and_keeps_the_earlier_validation(run, tmp_path, capsys):
+    from seeclear_lite.metrics.lpips_weights import weights_path
+    from seeclear_lite.training.export import rescore
+
+    export_run(run, tmp_path / "m.pt", use_lpips=False, device="cpu", **QUIET)
+    if not weights_path("vgg").is_file():
+        pytest.skip("LPIPS weights not in the cache (make fetches them)")
+    rec = rescore(tmp_path / "m.pt", use_lpips=True, device="cpu", **QUIET)
+    assert rec["validation"]["lpips"] is True and rec["earlier_validations"][0]["lpips"] is False
+    m = rec["validation"]["average"]["model"]
+    assert 0 < m["lpips_vgg"] < 1 and m["psnr_rgb"] == rec["earlier_validations"][0]["average"]["model"]["psnr_rgb"]
+    assert json.loads((tmp_path / "m.json").read_text())["validation"]["lpips"] is True
+    assert cli(["export", "--rescore", str(tmp_path / "nothing.pt")]) == 2
+    assert "rescore needs an export" in capsys.readouterr().out
+    assert cli(["export", "--rescore", str(tmp_path / "m.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert cli(["export", "--run", str(run)]) == 2

@@ -1,6 +1,7 @@
 """Export a training run as a shippable checkpoint: float16 EMA weights plus a JSON record.
 
     python -m seeclear_lite export --run runs/base --out data/checkpoints/base.pt
+    python -m seeclear_lite export --rescore data/checkpoints/base.pt     # validate again here, e.g. with LPIPS
 
 Two files are written (atomically; an existing file is kept unless ``--overwrite``):
 
@@ -215,10 +216,40 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
     return record
 
 
+def rescore(pt, use_lpips: bool | None = True, device=None, log=print) -> dict:
+    """Validate the exported checkpoint ``pt`` again on this machine and update the ``validation`` block of its
+    JSON (the earlier block is kept under ``earlier_validations``). For LPIPS: the GPU machine has no LPIPS
+    weights, so an export made there is scored without LPIPS; rescore it where the weights are."""
+    from ..utils.device import device_name, get_device
+
+    pt = Path(pt)
+    record_path = pt.with_suffix(".json")
+    if not pt.is_file() or not record_path.is_file():
+        raise FileNotFoundError(f"rescore needs an export and its record: {pt} and {record_path} (written by "
+                                f"`python -m seeclear_lite export --run RUN --out {pt}`).")
+    record = json.loads(record_path.read_text())
+    cfg = checkpoint_config(load_checkpoint(pt))
+    dev = get_device(device=device)
+    new = score_checkpoint(pt, clips=(record.get("validation") or {}).get("clips"), use_lpips=use_lpips,
+                           device=dev, seed=cfg.val.seed)
+    new["device"] = device_name(dev)
+    if record.get("validation"):
+        record.setdefault("earlier_validations", []).append(record["validation"])
+    record["validation"] = new
+    atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
+    m, b = new["average"]["model"], new["average"]["bicubic"]
+    lp = f", LPIPS {m['lpips_vgg']:.4f} vs {b['lpips_vgg']:.4f}" if new["lpips"] else ""
+    log(f"rescored {pt}: PSNR {m['psnr_rgb']:.2f} vs bicubic {b['psnr_rgb']:.2f} dB{lp}; {record_path} updated")
+    return record
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, help="a run folder of `train --out` (or one checkpoint file)")
-    parser.add_argument("--out", required=True, help="the .pt file to write (the .json goes beside it)")
+    parser.add_argument("--run", help="a run folder of `train --out` (or one checkpoint file)")
+    parser.add_argument("--out", help="the .pt file to write (the .json goes beside it)")
+    parser.add_argument("--rescore", metavar="PT", default=None,
+                        help="instead: validate an existing export again here (e.g. with LPIPS, which the GPU "
+                             "machine lacks) and update its JSON")
     parser.add_argument("--which", choices=("best", "latest"), default="best",
                         help="in a run folder: best.pt (default; the latest when validation never ran) or the "
                              "latest step checkpoint")
@@ -236,6 +267,19 @@ def main(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
 
     use_lpips = {"auto": None, "on": True, "off": False}[args.lpips]
+    if args.rescore is not None:
+        if args.run or args.out:
+            print("error: --rescore PT takes no --run / --out (it updates PT's own JSON)")
+            return 2
+        try:
+            rescore(args.rescore, use_lpips=use_lpips, device=args.device)
+        except (FileNotFoundError, CheckpointError, ValueError) as err:
+            print(f"error: {err}")
+            return 2
+        return 0
+    if not (args.run and args.out):
+        print("error: give --run RUN and --out FILE.pt (or --rescore FILE.pt)")
+        return 2
     try:
         export_run(args.run, args.out, which=args.which, overwrite=args.overwrite, score=not args.no_score,
                    gt=args.gt, clips=args.clips, use_lpips=use_lpips, device=args.device)
