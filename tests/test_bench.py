@@ -46,6 +46,21 @@ def test_report_keys_and_positive_numbers(report):
     assert "one sampling step" in prof and "convolution" in prof
 
 
+def test_the_accuracy_column_can_see_a_numerical_difference():
+    """A fresh network's zero-initialised output layer would make every variant's output identical (the column
+    would always read 0); the bench model has small random weights there, so bf16 autocast shows up."""
+    import torch
+
+    from seeclear_lite.training.bench import build_bench_model, time_variant
+
+    model, diffusion = build_bench_model("tiny", 2, torch.device("cpu"), 0)
+    lr01 = torch.rand(1, 5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    outs = {v: time_variant(model, diffusion, lr01, v, warmup=0, repeats=1, seed=0)[2]
+            for v in ("eager_fp32", "bf16")}   # bf16 autocast also runs on the CPU when called directly
+    diff = (outs["bf16"] - outs["eager_fp32"]).abs().mean().item()
+    assert 1e-6 < diff < 0.05
+
+
 def test_cuda_only_variants_are_skipped_with_a_reason(report):
     v = report[0]["configs"]["tiny"]["variants"]
     for name in ("bf16", "bf16_channels_last"):
