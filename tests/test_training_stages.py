@@ -1,6 +1,8 @@
 """The three training stages of Sec. 4.1 on the full model (InCAM + CaTeGory) at micro size (issue 8):
 each stage changes exactly the parameters it names; with two clips per sample the memory update M trains too."""
 
+import json
+
 import torch
 
 from training_helpers import micro_config
@@ -40,3 +42,18 @@ def test_stages_train_their_parameter_groups(tmp_path):
     assert memory_stage and memory_stage <= mem_names                        # stage 2: CaTeGory only ...
     assert memory_stage & construction                                       # ... including M (Eqs. 16-18)
     assert joint_stage & mem_names and joint_stage & rest_names              # stage 3: everything
+
+
+def test_the_three_stages_run_under_bf16_autocast(tmp_path):
+    """The CUDA path trains under bf16 autocast. CPU autocast runs the same dtype logic, so a float32/bfloat16
+    mismatch in the full model (InCAM, CaTeGory with its memory carried across clips, the sampler used by
+    validation) shows up here, before a GPU session is spent on it."""
+    from seeclear_lite.training import train
+
+    cfg = micro_config(*FULL, "runtime.amp=bf16", "val.every=3")
+    summary = train(cfg, tmp_path, device=torch.device("cpu"), log=lambda *a: None)
+    tr = Trainer(cfg, tmp_path / "probe", device=torch.device("cpu"), log=lambda *a: None)
+    assert tr.amp   # the switch really is on for this run
+    assert summary["step"] == 3 and summary["best"]["value"] is not None
+    rows = json.loads((tmp_path / "history.json").read_text())["rows"]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
