@@ -151,6 +151,20 @@ def test_cross_attention_is_eq_12_13_per_frame():
     torch.testing.assert_close(ca(f, cond), ref.transpose(1, 2).reshape(f.shape), rtol=0, atol=1e-5)
 
 
+def test_semantic_weighting_is_activation_maps_times_clip_tokens():
+    """s = A O_c with A = softmax(<W_a LN(F̂), O_c> / sqrt(d_c)) (the "O_c · F̂" of Eq. 15), written out, equals
+    the scaled_dot_product_attention form the block uses (float64: 1e-12)."""
+    mfsa = MultiFrameSelfAttention(C, heads=2, window=(5, 4, 4), clip_dim=12).double()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(B, N, 8, 8, C, generator=g, dtype=torch.float64)
+    oc = torch.randn(B, 4, 12, generator=g, dtype=torch.float64)
+    A = mfsa.activation_maps(x, oc)                                      # [B, N, h, w, K]
+    torch.testing.assert_close(A.sum(-1), torch.ones_like(A[..., 0]), rtol=0, atol=1e-12)
+    s = torch.einsum("bnhwk,bkd->bnhwd", A, oc)
+    gamma, beta = mfsa.sem_mod(s).chunk(2, dim=-1)
+    torch.testing.assert_close(mfsa.semantic_weighting(x, oc), x * (1 + gamma) + beta, rtol=0, atol=1e-12)
+
+
 # --- permutations of the frames ------------------------------------------------------------------------
 
 def test_per_frame_components_are_frame_equivariant():
@@ -303,3 +317,50 @@ def test_distiller_for_checks_seg_channels():
 
     with pytest.raises(ValueError, match="set seg_channels=12"):
         distiller_for(get_config("tiny", seg_channels=8))
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "bias3d", "window4d", "window4d_one_head", "bool4d", "full5d"])
+def test_attention_4d_equals_sdpa_on_the_original_shapes(mask_kind):
+    """attention_4d (what MultiHeadAttention runs; 4-D for torch.compile) gives the numbers of
+    scaled_dot_product_attention on the 5-D window tensors [B, windows, heads, L, d], float64 to 1e-12."""
+    import torch.nn.functional as F
+
+    from seeclear_lite.semantics.cross_attention import attention_4d
+
+    g = torch.Generator().manual_seed(7)
+    Bc, nW, H, L, d = 2, 3, 2, 6, 4
+    q, k, v = (torch.randn(Bc, nW, H, L, d, generator=g, dtype=torch.float64) for _ in range(3))
+    mask = {"none": None,
+            "bias3d": torch.randn(H, L, L, generator=g, dtype=torch.float64),
+            "window4d": torch.randn(nW, H, L, L, generator=g, dtype=torch.float64),
+            "window4d_one_head": torch.randn(nW, 1, L, L, generator=g, dtype=torch.float64),
+            "bool4d": torch.rand(nW, 1, L, L, generator=g) > 0.3,
+            "full5d": torch.randn(Bc, nW, H, L, L, generator=g, dtype=torch.float64)}[mask_kind]
+    if mask is not None and mask.dtype == torch.bool:
+        mask[..., 0] = True   # every query may attend somewhere
+    torch.testing.assert_close(attention_4d(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+                               rtol=0, atol=1e-12)
+    # keys / values shared across windows (broadcast leading dims) work too
+    k1, v1 = k[:, :1], v[:, :1]
+    torch.testing.assert_close(attention_4d(q, k1, v1, mask),
+                               F.scaled_dot_product_attention(q, k1.expand_as(k), v1.expand_as(v), attn_mask=mask),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_mfsa_compiles_with_inductor_and_matches_eager():
+    """torch.compile (inductor) of the InCAM window attention, with the relative-position bias and the shift
+    mask (the 3-D and 4-D mask paths), equals eager to 1e-5. Before attention_4d, 5-D window attention with a
+    broadcast mask failed to compile (PyTorch 2.13), which the GPU benchmark's compile variant relies on."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(0)
+    for shift in (False, True):
+        mfsa = MultiFrameSelfAttention(C, heads=2, window=(5, 4, 4), shift=shift, clip_dim=12).eval()
+        f = torch.randn(N, C, 8, 8, generator=g)
+        cond = Conditioning(n_frames=N, tokens=torch.randn(1, N, K_TOK, D, generator=g),
+                            seg=torch.rand(1, N, C_SEG, 8, 8, generator=g),
+                            clip_tokens=torch.randn(1, 4, 12, generator=g))
+        with torch.no_grad():
+            ref = mfsa(f, cond)
+            out = torch.compile(mfsa)(f, cond)
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)

@@ -21,6 +21,30 @@ from torch import nn
 from ._cond import clip_shape, require
 
 
+def attention_4d(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask=None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention(q, k, v, attn_mask)`` for q [..., heads, L, d] with any number of leading
+    dims, computed on 4-D tensors: extra leading dims (e.g. [B, windows]) are folded into the batch, or, for a
+    4-D mask [windows, heads, L, S], into the heads, so that the mask still broadcasts without being copied
+    per clip. Same numbers; the reason is ``torch.compile``: its attention-fusion pass rewrote 5-D attention
+    with a broadcast mask into a mis-shaped batched matmul (PyTorch 2.13, CPU: "Expected size for first two
+    dimensions of batch2 tensor"), which broke the compiled InCAM windows."""
+    lead = q.shape[:-3]
+    if len(lead) <= 1:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    H, L, S = q.shape[-3], q.shape[-2], k.shape[-2]
+    k, v = k.expand(*lead, *k.shape[-3:]), v.expand(*lead, *v.shape[-3:])
+    if attn_mask is not None and attn_mask.dim() == 4:      # [windows (or 1), heads (or 1), L, S]
+        nw = lead[-1]
+        q, k, v = (t.reshape(-1, nw * H, t.shape[-2], t.shape[-1]) for t in (q, k, v))
+        attn_mask = attn_mask.expand(nw, H, L, S).reshape(nw * H, L, S)
+    else:
+        q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (q, k, v))
+        if attn_mask is not None and attn_mask.dim() > 4:
+            attn_mask = attn_mask.expand(*lead, H, L, S).reshape(-1, H, L, S)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    return y.reshape(*lead, H, L, y.shape[-1])
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention of x [..., L, dim] over ctx [..., S, kv_dim] with ``F.scaled_dot_product_attention``.
 
@@ -45,7 +69,7 @@ class MultiHeadAttention(nn.Module):
     def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None, attn_mask=None) -> torch.Tensor:
         ctx = x if ctx is None else ctx
         q, k, v = self._split(self.q(x)), self._split(self.k(ctx)), self._split(self.v(ctx))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        y = attention_4d(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(-3, -2).flatten(-2))
 
     def weights(self, x: torch.Tensor, ctx: torch.Tensor | None = None, attn_mask=None) -> torch.Tensor:

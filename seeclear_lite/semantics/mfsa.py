@@ -113,8 +113,16 @@ class MultiFrameSelfAttention(nn.Module):
         return logits.softmax(-1)
 
     def semantic_weighting(self, x: torch.Tensor, clip_tokens: torch.Tensor) -> torch.Tensor:
-        """X = F̂ ⊙ (1 + W_γ s) + W_β s with s = A O_c (the "O_c · F̂" of Eq. 15)."""
-        s = torch.einsum("bnhwk,bkd->bnhwd", self.activation_maps(x, clip_tokens), clip_tokens.to(x))
+        """X = F̂ ⊙ (1 + W_γ s) + W_β s with s = A O_c (the "O_c · F̂" of Eq. 15).
+
+        s = A O_c is single-head attention with the pixels as queries and the clip tokens as keys and values,
+        so it runs as ``scaled_dot_product_attention``: fused kernels on CUDA, and the [B, N, h, w, K] maps are
+        never stored (equal to ``activation_maps(x, O_c) @ O_c``, tested; ``activation_maps`` stays for
+        teaching and inspection)."""
+        b, n, h, w, _ = x.shape
+        q = self.sem_query(self.sem_norm(x)).reshape(b, n * h * w, -1)
+        tokens = clip_tokens.to(x)
+        s = F.scaled_dot_product_attention(q, tokens, tokens).reshape(b, n, h, w, -1)   # default scale 1/√d_c
         gamma, beta = self.sem_mod(s).chunk(2, dim=-1)
         return x * (1 + gamma) + beta
 
