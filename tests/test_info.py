@@ -45,3 +45,41 @@ def test_info_unknown_config(capsys):
     with pytest.raises(SystemExit):
         cli_main(["info", "--config", "huge", "--json"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tiny", "base"])
+def test_flop_report_counts_what_a_real_forward_counts(name):
+    """The meta-tensor count equals FlopCounterMode around a real CPU forward at the same size (with the real
+    conditioning for the full model), and Algorithm 1 per frame is (T x call + distiller) / m."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seeclear_lite.models.build import build_model
+    from seeclear_lite.models.config import get_config
+    from seeclear_lite.models.info import flop_report
+    from seeclear_lite.training.sampling import make_conditioning
+
+    rep = flop_report(name, size=32, steps=4)
+    model = build_model(get_config(name, T=4)).eval().requires_grad_(False)   # (FlopCounterMode hooks otherwise)
+    lr01 = torch.rand(1, 5, 3, 8, 8)
+    x = torch.randn(1, 5, 3, 32, 32)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with torch.no_grad():
+        cond = make_conditioning(model, lr01)
+        # the math backend: the CPU's fused attention kernel is not counted by FlopCounterMode (the meta run
+        # counts attention through the same math decomposition)
+        with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+            model(x, x, torch.full((1,), 4)) if cond is None else model(x, x, torch.full((1,), 4), cond)
+    assert rep["network_call_flops"] == counter.get_total_flops() > 0
+    assert rep["flops_per_frame"] == pytest.approx((4 * rep["network_call_flops"] + rep["distiller_flops_per_clip"]) / 5)
+    assert (rep["distiller_flops_per_clip"] > 0) == (name == "base")
+    assert sum(rep["network_share_by_op"].values()) == pytest.approx(1.0)
+
+
+def test_info_flops_cli(capsys):
+    assert cli_main(["info", "--config", "tiny", "--flops", "--size", "64", "--steps", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["flops"]["size"] == 64 and report["flops"]["flops_per_frame"] > 0
+    assert cli_main(["info", "--config", "tiny", "--flops", "--size", "30"]) == 2
+    assert "multiple of 4" in capsys.readouterr().out

@@ -125,7 +125,8 @@ class PixelCondenser(nn.Module):
             raise ValueError(f"t must have one step per clip: {b} values, got {t.numel()}.")
         # the range check reads t's values (a host sync on CUDA); under torch.compile it would split the graph,
         # so compiled calls skip it (the sampler and the training step only ever pass 1..T)
-        if not torch.compiler.is_compiling() and (int(t.min()) < 1 or int(t.max()) > cfg.T):
+        # (meta tensors, used to count FLOPs, have no values to check)
+        if not torch.compiler.is_compiling() and not t.is_meta and (int(t.min()) < 1 or int(t.max()) > cfg.T):
             raise ValueError(f"t must be in 1..{cfg.T} (1-based, as in the paper), got values "
                              f"{int(t.min())}..{int(t.max())}.")
         return t

@@ -1,8 +1,11 @@
-"""``python -m seeclear_lite info --config NAME [--json]``: parameter counts of a named configuration.
+"""``python -m seeclear_lite info --config NAME [--json] [--flops]``: parameter counts of a named configuration,
+and with ``--flops`` the arithmetic of Algorithm 1 at Table 5's setting.
 
 JSON shape (stable; outside tools read it)::
 
     {"config": NAME, "total": N, "modules": {"condenser": N, "incam": N, "category": N}}
+
+(``--flops`` adds a ``"flops"`` entry: :func:`flop_report`.)
 
 Modules a configuration does not switch on count 0. The frozen semantic distiller is not counted (the
 paper's 229.23 M, Table 5, counts only the learnable Pixel Condenser with InCAM and CaTeGory).
@@ -27,13 +30,66 @@ def parameter_report(name: str, **overrides) -> dict:
     return {"config": name, "total": sum(modules.values()), "modules": modules}
 
 
+def flop_report(name: str, size: int = 512, steps: int = 15, clip_length: int = 5, **overrides) -> dict:
+    """Counted floating-point operations of Algorithm 1 per output frame: ``steps`` network calls on a clip of
+    ``clip_length`` frames of ``size`` × ``size`` (input ``size/4``), plus the Semantic Distiller once per clip,
+    divided by the clip's frames. Table 5's setting is the default (512 × 512 from 128 × 128, T = 15, m = 5).
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (2 per multiply-add of convolutions, matmuls and
+    attention; element-wise work, the DWT and the diffusion update are not counted, so this is a floor). The
+    network runs on meta tensors (shapes only, no memory, seconds even for ``paper``); the distiller runs for
+    real on a random LR clip, which also gives the conditioning's shapes."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .build import build_model
+    from .conditioning import Conditioning
+
+    if size % 4 or size < 16:
+        raise ValueError(f"size must be a multiple of 4 (the x4 input is size/4) and >= 16, got {size}.")
+    cfg = get_config(name, T=steps, **overrides)
+    lr01 = torch.rand(1, clip_length, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0))
+    dist_flops, cond_shapes = 0, None
+    if cfg.incam or cfg.category:
+        from ..semantics.plugin import distiller_for
+
+        distiller = distiller_for(cfg).requires_grad_(False)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            tokens, seg = distiller(lr01)
+        dist_flops, cond_shapes = counter.get_total_flops(), (tokens.shape, seg.shape)
+    with torch.device("meta"):
+        model = build_model(cfg).eval().requires_grad_(False)
+        x = torch.empty(1, clip_length, 3, size, size)
+        t = torch.full((1,), steps, dtype=torch.long)
+        cond = None if cond_shapes is None else Conditioning(n_frames=clip_length, tokens=torch.empty(cond_shapes[0]),
+                                                             seg=torch.empty(cond_shapes[1]))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, x, t) if cond is None else model(x, x, t, cond)
+    call = counter.get_total_flops()
+    by_op = {str(op).replace("aten.", ""): n for op, n in counter.get_flop_counts()["Global"].items()}
+    per_frame = (steps * call + dist_flops) / clip_length
+    return {"config": name, "size": size, "input_size": size // 4, "steps": steps, "clip_length": clip_length,
+            "network_call_flops": call, "distiller_flops_per_clip": dist_flops, "flops_per_frame": per_frame,
+            "network_share_by_op": {k: v / call for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="base", choices=list(CONFIGS), help="configuration name")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count the FLOPs of Algorithm 1 per output frame (Table 5's setting by default)")
+    parser.add_argument("--size", type=int, default=512, help="with --flops: output frame size (default 512)")
+    parser.add_argument("--steps", type=int, default=15, help="with --flops: diffusion steps T (default 15)")
 
 
 def main(args: argparse.Namespace) -> int:
     report = parameter_report(args.config)
+    if args.flops:
+        try:
+            report["flops"] = flop_report(args.config, size=args.size, steps=args.steps)
+        except ValueError as err:
+            print(f"error: {err}")
+            return 2
     if args.json:
         print(json.dumps(report))
         return 0
@@ -41,4 +97,12 @@ def main(args: argparse.Namespace) -> int:
           f"({report['total'] / 1e6:.2f} M; fp16 weights {report['total'] * 2 / 2**20:.1f} MiB)")
     for name, n in report["modules"].items():
         print(f"  {name:<10} {n:>14,}")
+    if args.flops:
+        f = report["flops"]
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in list(f["network_share_by_op"].items())[:4])
+        print(f"Algorithm 1, {f['input_size']}x{f['input_size']} -> {f['size']}x{f['size']}, T = {f['steps']}, "
+              f"m = {f['clip_length']}: {f['flops_per_frame'] / 1e12:.3f} TFLOP per output frame "
+              f"({f['steps']} network calls of {f['network_call_flops'] / 1e12:.3f} TFLOP per {f['clip_length']}-frame "
+              f"clip, distiller {f['distiller_flops_per_clip'] / 1e9:.2f} GFLOP per clip; network: {shares}; "
+              f"counted, element-wise work not included)")
     return 0
