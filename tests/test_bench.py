@@ -97,3 +97,14 @@ def test_size_not_fitting_the_config_is_reported_failed(tmp_path):
     e = rep["configs"]["tiny"]["variants"]["eager_fp32"]
     assert e["status"] == "failed" and "multiple of 64" in e["reason"]
     assert rep["training"] == {"status": "skipped", "reason": "--train-steps 0"}
+
+
+def test_counted_flops_give_each_variant_its_throughput(report):
+    from seeclear_lite.models.info import flop_report
+
+    tiny = report[0]["configs"]["tiny"]
+    assert tiny["flops_per_frame"] == flop_report("tiny", size=64, steps=2)["flops_per_frame"] > 0
+    for v in ("eager_fp32", "fp32_channels_last"):
+        r = tiny["variants"][v]
+        assert r["tflops_per_s"] == pytest.approx(tiny["flops_per_frame"] / r["seconds_per_frame"] / 1e12)
+    assert "TFLOP/s" in (report[1] / "bench.md").read_text()

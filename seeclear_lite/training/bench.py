@@ -27,7 +27,10 @@ Training throughput reuses the engine's own step (:class:`seeclear_lite.training
 stage) on the preset's data (``--pack`` for the compact corpus; the sample clips otherwise).
 
 ``--profile-step`` writes ``profile.txt``: a ``torch.profiler`` table (top operators by device and CPU time)
-of ONE sampling step (one network evaluation + one posterior update) of each configuration's fastest variant.
+of ONE sampling step (one network evaluation + one posterior update) of each configuration's fastest variant
+without ``torch.compile`` (profiled before compiling, so a time cap that stops a compile keeps it). Each
+configuration also records its counted FLOPs per frame (:func:`seeclear_lite.models.info.flop_report`) and each
+variant the achieved ``tflops_per_s``: how far a variant is from the device's peak, i.e. where the time goes.
 
 Examples::
 
@@ -298,21 +301,24 @@ def markdown(report: dict) -> str:
              f"Device: **{dev.get('name')}** ({dev['type']}, torch {dev['torch']}). Input {s['lr_size']}x{s['lr_size']} "
              f"-> output {s['size']}x{s['size']}, T = {s['steps']}, m = {s['clip_length']} frames per clip, "
              f"median of {s['repeats']} clip(s) after {s['warmup']} warm-up; time per output frame = clip time / m, "
-             f"distiller included.", "",
-             "| config | parameters (M) | variant | s / frame | speed-up vs eager fp32 | peak GPU MiB | mean abs diff |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             f"distiller included. TFLOP/s = counted FLOPs per frame (`info --flops`: convolutions, matmuls, "
+             f"attention; a floor) / time per frame.", "",
+             "| config | parameters (M) | variant | s / frame | speed-up vs eager fp32 | TFLOP/s | peak GPU MiB | "
+             "mean abs diff |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for name, c in report["configs"].items():
         pm = c["parameters"]["total"] / 1e6
         for v, r in c["variants"].items():
             if r["status"] != "ok":
-                lines.append(f"| {name} | {pm:.2f} | {v} | {r['status']}: {r['reason']} | | | |")
+                lines.append(f"| {name} | {pm:.2f} | {v} | {r['status']}: {r['reason']} | | | | |")
                 continue
             sp = r.get("speedup_vs_eager")
             mem = r.get("peak_memory_mib")
             diff = r.get("mean_abs_diff_vs_eager")
+            tf = r.get("tflops_per_s")
             lines.append(f"| {name} | {pm:.2f} | {v} | {r['seconds_per_frame']:.4f} | "
-                         f"{'' if sp is None else f'{sp:.2f}x'} | {'' if mem is None else f'{mem:.0f}'} | "
-                         f"{'' if diff is None else f'{diff:.2e}'} |")
+                         f"{'' if sp is None else f'{sp:.2f}x'} | {'' if tf is None else f'{tf:.3g}'} | "
+                         f"{'' if mem is None else f'{mem:.0f}'} | {'' if diff is None else f'{diff:.2e}'} |")
     tr = report.get("training")
     if tr:
         lines += ["", "## Training throughput", ""]
@@ -331,16 +337,18 @@ def markdown(report: dict) -> str:
 def _print_table(report: dict) -> None:
     dev = report["device"]
     print(f"device: {dev.get('name')} ({dev['type']}, torch {dev['torch']})")
-    print(f"{'config':<7} {'params M':>9} {'variant':<28} {'s/frame':>9} {'speed-up':>9} {'peak MiB':>9}")
+    print(f"{'config':<7} {'params M':>9} {'variant':<28} {'s/frame':>9} {'speed-up':>9} {'TFLOP/s':>9} "
+          f"{'peak MiB':>9}")
     for name, c in report["configs"].items():
         pm = c["parameters"]["total"] / 1e6
         for v, r in c["variants"].items():
             if r["status"] != "ok":
                 print(f"{name:<7} {pm:>9.2f} {v:<28} {r['status']}: {r['reason']}")
                 continue
-            sp, mem = r.get("speedup_vs_eager"), r.get("peak_memory_mib")
+            sp, mem, tf = r.get("speedup_vs_eager"), r.get("peak_memory_mib"), r.get("tflops_per_s")
             print(f"{name:<7} {pm:>9.2f} {v:<28} {r['seconds_per_frame']:>9.4f} "
-                  f"{'' if sp is None else f'{sp:.2f}x':>9} {'' if mem is None else f'{mem:.0f}':>9}")
+                  f"{'' if sp is None else f'{sp:.2f}x':>9} {'' if tf is None else f'{tf:.3g}':>9} "
+                  f"{'' if mem is None else f'{mem:.0f}':>9}")
     tr = report.get("training")
     if tr and tr["status"] == "ok":
         print(f"training ({tr['preset']}, {tr['data']}): {tr['clips_per_s']:.2f} clips/s, "
@@ -367,7 +375,7 @@ def _failure(err: BaseException) -> dict:
 
 
 def run_bench(args) -> dict:
-    from ..models.info import parameter_report
+    from ..models.info import flop_report, parameter_report
     from ..utils import get_device
 
     device = get_device(device=args.device)
@@ -416,12 +424,19 @@ def run_bench(args) -> dict:
             continue
         g = torch.Generator().manual_seed(args.seed)
         lr01 = torch.rand(1, args.clip_length, 3, lr_size, lr_size, generator=g).to(device)
-        ref, best = None, None
-        for v in variants:
+        try:   # counted FLOPs per output frame (meta tensors, seconds): gives each variant's achieved TFLOP/s
+            entry["flops_per_frame"] = flop_report(name, size=args.size, steps=args.steps,
+                                                   clip_length=args.clip_length)["flops_per_frame"]
+        except (ValueError, RuntimeError) as err:
+            entry["flops_per_frame"] = None
+            entry["flops_note"] = f"{type(err).__name__}: {err}"
+        state = {"ref": None, "best": None}
+
+        def measure(v):
             reason = skip_reason(v, device, args.compile)
             if reason is not None:
                 entry["variants"][v] = {"status": "skipped", "reason": reason}
-                continue
+                return
             try:
                 res, net, out = time_variant(model, diffusion, lr01, v, warmup=args.warmup, repeats=args.repeats,
                                              seed=args.seed)
@@ -430,20 +445,28 @@ def run_bench(args) -> dict:
                 print(f"[bench] {name} {v}: {entry['variants'][v]['reason']}", flush=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-                continue
-            if ref is None:
-                ref = (res["seconds_per_frame"], out)
+                return
+            if state["ref"] is None:
+                state["ref"] = (res["seconds_per_frame"], out)
+            ref = state["ref"]
             res["speedup_vs_eager"] = ref[0] / res["seconds_per_frame"]
             res["mean_abs_diff_vs_eager"] = float((out.float() - ref[1].float()).abs().mean())
+            if entry["flops_per_frame"]:
+                res["tflops_per_s"] = entry["flops_per_frame"] / res["seconds_per_frame"] / 1e12
             entry["variants"][v] = res
             print(f"[bench] {name} {v}: {res['seconds_per_frame']:.4f} s/frame ({res['speedup_vs_eager']:.2f}x)",
                   flush=True)
+            best = state["best"]
             if best is None or res["seconds_per_frame"] < best[1]["seconds_per_frame"]:
-                best = (v, res, net)
+                state["best"] = (v, res, net)
             _write(report, args.out, profile_text)
-        entry["fastest"] = best[0] if best else None
-        if args.profile_step and best is not None:
-            v, _, net = best
+
+        # the variants without torch.compile first, then the profile of the fastest of them, then the compiled
+        # ones: compiling takes minutes, and a time cap that stops it keeps the eager numbers and the profile
+        for v in [v for v in variants if not VARIANTS[v][2]]:
+            measure(v)
+        if args.profile_step and state["best"] is not None:
+            v, _, net = state["best"]
             amp, channels_last, _ = VARIANTS[v]
             model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
             try:
@@ -451,6 +474,10 @@ def run_bench(args) -> dict:
             except RuntimeError as err:
                 profile_text += f"== {name} / {v}: profiling failed: {err} ==\n"
             model.to(memory_format=torch.contiguous_format)
+            _write(report, args.out, profile_text)
+        for v in [v for v in variants if VARIANTS[v][2]]:
+            measure(v)
+        entry["fastest"] = state["best"][0] if state["best"] else None
         del model, diffusion
         if device.type == "cuda":
             torch.cuda.empty_cache()
