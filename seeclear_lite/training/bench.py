@@ -297,7 +297,7 @@ def measure_training(preset: str, device: torch.device, steps: int, warmup: int,
 def markdown(report: dict) -> str:
     dev = report["device"]
     s = report["settings"]
-    lines = [f"# Sampling speed (Table 5 setting)", "",
+    lines = ["# Sampling speed (Table 5 setting)", "",
              f"Device: **{dev.get('name')}** ({dev['type']}, torch {dev['torch']}). Input {s['lr_size']}x{s['lr_size']} "
              f"-> output {s['size']}x{s['size']}, T = {s['steps']}, m = {s['clip_length']} frames per clip, "
              f"median of {s['repeats']} clip(s) after {s['warmup']} warm-up; time per output frame = clip time / m, "
@@ -478,7 +478,7 @@ def run_bench(args) -> dict:
         for v in [v for v in variants if VARIANTS[v][2]]:
             measure(v)
         entry["fastest"] = state["best"][0] if state["best"] else None
-        del model, diffusion
+        model = diffusion = None   # free this configuration before the next one is built
         if device.type == "cuda":
             torch.cuda.empty_cache()
         _write(report, args.out, profile_text)

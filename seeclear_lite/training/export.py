@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import os
 import subprocess
@@ -33,8 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from ..utils.io import atomic_torch_save, atomic_write_text
+from ..utils.io import atomic_torch_save, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointManager, checkpoint_config, load_checkpoint
 
 #: Issue 9's limit for a checkpoint committed to the repository.
@@ -77,14 +75,6 @@ def half_weights(state: dict) -> dict:
     return out
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def training_data_record(cfg) -> dict:
     """Where the run's training clips came from, with hashes that identify them."""
     d = cfg.data
@@ -96,18 +86,17 @@ def training_data_record(cfg) -> dict:
             with np.load(d.root, allow_pickle=False) as z:
                 manifest_bytes = bytes(z["manifest"])
             manifest = json.loads(manifest_bytes)
-            rec.update(pack_sha256=_sha256_file(Path(d.root)),
-                       corpus_manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+            rec.update(pack_sha256=sha256_file(d.root),
+                       corpus_manifest_sha256=sha256_bytes(manifest_bytes),
                        clips={n: c.get("split") for n, c in sorted(manifest["clips"].items())})
         elif d.source == "corpus":
-            from ..data.corpus import load_manifest
-            from ..utils.cache import kit_cache_dir
+            from ..data.corpus import default_corpus_dir, load_manifest
 
-            root = Path(d.root) if d.root else kit_cache_dir() / "corpus"
+            root = Path(d.root) if d.root else default_corpus_dir()
             manifest = load_manifest(root)
             pixels = {n: c.get("pixels_sha256") for n, c in sorted(manifest["clips"].items())}
-            rec.update(root=str(root), corpus_manifest_sha256=hashlib.sha256(
-                json.dumps(pixels, sort_keys=True).encode()).hexdigest(),
+            rec.update(root=str(root),
+                       corpus_manifest_sha256=sha256_bytes(json.dumps(pixels, sort_keys=True).encode()),
                 clips={n: c.get("split") for n, c in sorted(manifest["clips"].items())})
     except (OSError, ValueError, KeyError) as err:   # the record must not stop an export: say what is missing
         rec["note"] = f"could not fingerprint the training data ({type(err).__name__}: {err})"
@@ -153,6 +142,14 @@ def score_checkpoint(path: Path, gt=None, clips=None, use_lpips: bool | None = N
             per_clip[key] = res.get("clips")
     return {"dataset": str(gt), "clips": clips, "seed": seed, "lpips": bool(use_lpips), "average": rows,
             "per_clip": per_clip, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _validation_line(validation: dict) -> str:
+    """One line of a validation block: the model against bicubic."""
+    m, b = validation["average"]["model"], validation["average"]["bicubic"]
+    lp = f", LPIPS {m['lpips_vgg']:.4f} vs {b['lpips_vgg']:.4f}" if validation["lpips"] else ""
+    return (f"held-out {', '.join(validation['clips'] or ['all clips'])}: PSNR {m['psnr_rgb']:.2f} vs bicubic "
+            f"{b['psnr_rgb']:.2f} dB, SSIM {m['ssim_rgb']:.4f} vs {b['ssim_rgb']:.4f}{lp}")
 
 
 def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = False, score: bool = True,
@@ -204,10 +201,7 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         record["validation"] = score_checkpoint(out, gt=gt, clips=clips, use_lpips=use_lpips, device=dev,
                                                 seed=cfg.val.seed)
         record["validation"]["device"] = device_name(dev)
-        m, b = record["validation"]["average"]["model"], record["validation"]["average"]["bicubic"]
-        lp = (f", LPIPS {m['lpips_vgg']:.4f} vs {b['lpips_vgg']:.4f}" if record["validation"]["lpips"] else "")
-        log(f"held-out {', '.join(record['validation']['clips'] or ['all clips'])}: PSNR {m['psnr_rgb']:.2f} vs "
-            f"bicubic {b['psnr_rgb']:.2f} dB, SSIM {m['ssim_rgb']:.4f} vs {b['ssim_rgb']:.4f}{lp}")
+        log(_validation_line(record["validation"]))
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
     if size > MAX_SHIPPED_BYTES:
@@ -237,9 +231,7 @@ def rescore(pt, use_lpips: bool | None = True, device=None, log=print) -> dict:
         record.setdefault("earlier_validations", []).append(record["validation"])
     record["validation"] = new
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
-    m, b = new["average"]["model"], new["average"]["bicubic"]
-    lp = f", LPIPS {m['lpips_vgg']:.4f} vs {b['lpips_vgg']:.4f}" if new["lpips"] else ""
-    log(f"rescored {pt}: PSNR {m['psnr_rgb']:.2f} vs bicubic {b['psnr_rgb']:.2f} dB{lp}; {record_path} updated")
+    log(f"rescored {pt}: {_validation_line(new)}; {record_path} updated")
     return record
 
 
