@@ -65,7 +65,7 @@ ls -l "$PACK"
 # -- 0. the package imports without pywavelets / papermill / nbval / torchvision (absent on the GPU machine) --
 "$PY" - <<'EOF' || exit 3
 import sys
-import seeclear_lite.training.bench, seeclear_lite.training.engine, seeclear_lite.training.cli_train  # noqa: F401
+import seeclear_lite.kit.bench, seeclear_lite.training.engine, seeclear_lite.training.cli_train  # noqa: F401
 import seeclear_lite.training.checkpoint, seeclear_lite.training.validation, seeclear_lite.data.pack  # noqa: F401
 import seeclear_lite.metrics, seeclear_lite.degradation  # noqa: F401
 bad = sorted(m for m in sys.modules if m.split(".")[0] in ("pywt", "papermill", "nbval", "torchvision"))

@@ -12,15 +12,15 @@ import sys
 
 #: command -> (module, one-line help)
 COMMANDS = {
-    "run": ("seeclear_lite.runner", "execute the notebook sequence with papermill into a results folder"),
+    "run": ("seeclear_lite.kit.runner", "execute the notebook sequence with papermill into a results folder"),
     "info": ("seeclear_lite.models.info", "parameter counts of a named configuration"),
     "data": ("seeclear_lite.data.cli", "build the real-video corpus from registry packages"),
     "evaluate": ("seeclear_lite.evaluation.cli", "super-resolve a dataset and write a metrics table"),
     "train": ("seeclear_lite.training.cli_train", "train a configuration"),
     "sample": ("seeclear_lite.training.cli_sample", "super-resolve a video clip by clip"),
     "export": ("seeclear_lite.training.export", "a run's checkpoint as shippable fp16 weights + a JSON record"),
-    "ablate": ("seeclear_lite.training.ablation", "train Table 2's ablation rows on the same budget and compare"),
-    "bench": ("seeclear_lite.training.bench", "sampling speed benchmark"),
+    "ablate": ("seeclear_lite.kit.ablation", "train Table 2's ablation rows on the same budget and compare"),
+    "bench": ("seeclear_lite.kit.bench", "sampling speed benchmark"),
 }
 
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from seeclear_lite.training import ablation
-from seeclear_lite.training.ablation import METRICS, ROW_SWITCHES, ROWS, SWITCHES, row_config, run_ablation
-from seeclear_lite.training.config import config_differences
+from seeclear_lite.kit import ablation
+from seeclear_lite.kit.ablation import METRICS, ROW_SWITCHES, ROWS, SWITCHES, row_config, run_ablation
+from seeclear_lite.config import config_differences
 
 #: Table 2 of the paper (Sec. 4.3), read as which modules each variant adds to the baseline.
 TABLE2 = {"baseline": set(), "semantic": {"semantic_condition"}, "mfsa": {"semantic_condition", "mfsa"},
@@ -20,21 +20,24 @@ def test_rows_differ_in_their_switches_exactly_as_table2():
     cfgs = {row: row_config(row, "smoke", seed=7, steps=6) for row in ROWS}
     base = cfgs["baseline"].to_dict()
     for row, cfg in cfgs.items():
-        mc = cfg.model_config()
+        mc = cfg.model
         assert {s for s in SWITCHES if getattr(mc, s)} == TABLE2[row] == {s for s, on in ROW_SWITCHES[row].items() if on}
         # same seed, data, optimiser, diffusion and budget: only the switches (and the stage split) differ
         diff = config_differences(base, cfg.to_dict(), ignore=("stages",))
-        assert all(d.split(":")[0] in {f"model.overrides.{s}" for s in SWITCHES} for d in diff), diff
+        assert all(d.split(":")[0] in {f"model.{s}" for s in SWITCHES} for d in diff), diff
         assert cfg.seed == 7 and cfg.total_steps == 6
     # the CaTeGory row spends the same budget in Sec. 4.1's three stages; the others in one
     assert [s.train for s in cfgs["category"].stages] == ["condenser", "memory", "all"]
     assert all(len(cfgs[r].stages) == 1 for r in ROWS if r != "category")
     # the incam switch really builds clip tokens, the category switch a memory
-    from seeclear_lite.semantics.plugin import incam_config_for
+    from seeclear_lite.models import build_model
 
-    ic = {r: incam_config_for(cfgs[r].model_config()) for r in ROWS}
-    assert [(ic[r].semantic, ic[r].mfsa, ic[r].clip_tokens) for r in ROWS] == [
-        (False, False, False), (True, False, False), (True, True, False), (True, True, True), (True, True, True)]
+    models = {r: build_model(cfgs[r].model) for r in ROWS}
+    parts = [(m.incam is not None and any(b.cross_attention is not None for b in m.incam.decoder),
+              m.incam is not None and any(b.mfsa is not None for b in m.incam.decoder),
+              m.incam is not None and m.incam.clip_tokens is not None, m.memory is not None) for m in models.values()]
+    assert parts == [(False, False, False, False), (True, False, False, False), (True, True, False, False),
+                     (True, True, True, False), (True, True, True, True)]
 
 
 def test_bad_rows_and_budgets_are_named():
@@ -93,11 +96,18 @@ def test_evaluation_scores_a_perfect_model_perfectly():
             self.w = torch.nn.Parameter(torch.zeros(()))
             self.calls = 0
 
-        def forward(self, x_t, y, t):
+        def condition(self, lr, y, memory=None):
+            return None
+
+        def update_memory(self, memory, feats, cond):
+            return None
+
+        def forward(self, x_t, y, t, cond=None, return_features=False):
             n = self.calls % 2
             self.calls += int(t[0]) == 1
             frames = gt[:5] if n == 0 else ablation_pad(gt[5:])
-            return frames[None] * 2 - 1 + self.w
+            x0 = frames[None] * 2 - 1 + self.w
+            return (x0, []) if return_features else x0
 
     def ablation_pad(x):
         from seeclear_lite.training.sampling import reflect_pad_time

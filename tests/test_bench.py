@@ -51,7 +51,7 @@ def test_the_accuracy_column_can_see_a_numerical_difference():
     would always read 0); the bench model has small random weights there, so bf16 autocast shows up."""
     import torch
 
-    from seeclear_lite.training.bench import build_bench_model, time_variant
+    from seeclear_lite.kit.bench import build_bench_model, time_variant
 
     model, diffusion = build_bench_model("tiny", 2, torch.device("cpu"), 0)
     lr01 = torch.rand(1, 5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -73,7 +73,7 @@ def test_cuda_only_variants_are_skipped_with_a_reason(report):
 def test_skip_reasons():
     import torch
 
-    from seeclear_lite.training.bench import skip_reason
+    from seeclear_lite.kit.bench import skip_reason
 
     cuda = torch.device("cuda", 0)
     assert skip_reason("bf16", cuda, False) is None

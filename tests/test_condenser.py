@@ -1,48 +1,57 @@
-"""The Pixel Condenser U-Net (App. C, Algorithm 1): shapes, any frame size, hooks, configs, training step."""
-
-import dataclasses
+"""The Pixel Condenser U-Net (App. C, Algorithm 1) run by :class:`~seeclear_lite.models.SeeClear` as the baseline
+(Table 2, row 1): shapes, any frame size, input scaling, configs, training step."""
 
 import pytest
 import torch
-from torch import nn
 
-from seeclear_lite.models import (PLUGINS, Conditioning, IdentityHook, PixelCondenser, build_model, get_config,
-                                  resshift_sqrt_eta)
-from seeclear_lite.models import build as build_mod
+from seeclear_lite.config import ConfigError, get_config, get_model_config
+from seeclear_lite.diffusion import BlurringResShift
+from seeclear_lite.models import PixelCondenser, SeeClear, build_model
 from seeclear_lite.training import (charbonnier_loss, cosine_lr_factor, make_optimizer, make_scheduler,
                                     sample_timesteps, train_step)
+
+#: the baseline at micro size (2 levels, 1 middle block, 4x4 windows): frames pad to 16, not 64 (fast tests)
+MICRO = dict(channels=8, head_dim=8, lr_channels=8, channel_mult=(1, 2), middle_blocks=1)
 
 
 def _perturb(model, seed=0, std=0.05):
     """Give the zero-initialised output conv some weights so the network is not the identity on y."""
     g = torch.Generator().manual_seed(seed)
+    conv = model.condenser.conv_out
     with torch.no_grad():
-        model.conv_out.weight.copy_(torch.randn(model.conv_out.weight.shape, generator=g) * std)
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
     return model
 
 
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return _perturb(PixelCondenser("tiny")).eval()
-
-
-#: the tiny architecture (4 levels, 3 middle blocks) with 2x2 windows: frames pad to 32, not 64 (fast tests)
-MICRO = get_config("tiny", channels=8, head_dim=8, lr_channels=8, window=2)
+    return _perturb(build_model("tiny")).eval()
 
 
 @pytest.fixture(scope="module")
 def micro():
     torch.manual_seed(0)
-    return _perturb(PixelCondenser(MICRO)).eval()
+    return _perturb(build_model("tiny", **MICRO)).eval()
+
+
+def test_the_baseline_is_the_condenser_alone(tiny, micro):
+    for m in (tiny, micro):
+        assert isinstance(m, SeeClear) and isinstance(m.condenser, PixelCondenser)
+        assert m.incam is None and m.memory is None and m.distiller is None
+    assert micro.config.levels == 2 and len(micro.condenser.middle) == 1 and micro.config.pad_multiple == 16
+    assert micro.condenser.decoder_widths == (16, 8)
+    assert "forward" not in vars(PixelCondenser)  # layers only: SeeClear.forward is the one path through them
 
 
 def test_init_predicts_y_exactly():
     torch.manual_seed(0)
-    m = PixelCondenser("tiny")
+    m = build_model("tiny")
     x = torch.randn(2, 3, 32, 32)
     y = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(m(x, y, torch.tensor([1, 15])), y)  # zero output conv: x0_hat == y (bicubic)
+    xc, yc = torch.randn(1, 2, 3, 20, 28), torch.rand(1, 2, 3, 20, 28) * 2 - 1
+    assert torch.equal(m(xc, yc, torch.tensor([7])), yc)  # clips and a size that needs padding too
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 64, 64), (1, 5, 3, 64, 64), (2, 3, 37, 29), (1, 2, 3, 13, 70)])
@@ -68,15 +77,14 @@ def test_odd_size_equals_explicit_reflect_padding(tiny):
 
 
 def test_frames_are_a_batch(micro):
-    tiny = micro
     g = torch.Generator().manual_seed(3)
     x, y = torch.randn(2, 3, 3, 32, 32, generator=g), torch.rand(2, 3, 3, 32, 32, generator=g)
     t = torch.tensor([2, 11])
     with torch.no_grad():
-        clip = tiny(x, y, t)
+        clip = micro(x, y, t)
         for b in range(2):
             for i in range(3):
-                single = tiny(x[b:b + 1, i], y[b:b + 1, i], t[b:b + 1])
+                single = micro(x[b:b + 1, i], y[b:b + 1, i], t[b:b + 1])
                 assert torch.allclose(clip[b, i], single[0], atol=1e-5)
 
 
@@ -84,148 +92,105 @@ def test_t_changes_prediction_and_input_scaling_matches_diffusion(tiny):
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert (tiny(x, x, torch.tensor([1])) - tiny(x, x, torch.tensor([15]))).abs().max() > 1e-4
-    from seeclear_lite.diffusion import BlurringResShift
-
     d = BlurringResShift(T=15, kappa=2.0, power=0.3)
-    assert torch.allclose(resshift_sqrt_eta(15, 2.0, 0.3) ** 2, d.eta, rtol=0, atol=1e-15)
-    expected = (3 * 2.0 * d.eta.sqrt() + 1).float()
-    assert torch.allclose(tiny.input_scale, expected)
+    assert d.eta.dtype == torch.float64 and d.eta.shape == (15,)
+    # the scaling lives in the diffusion: x_t / (3 kappa sqrt(eta_t) + 1), from the float64 eta table
+    t = torch.arange(1, 16)
+    x64 = torch.randn(15, 3, 4, 4, dtype=torch.float64)
+    expected = x64 / (3 * 2.0 * d.eta.sqrt() + 1)[:, None, None, None]
+    scaled = d.scale_model_input(x64, t)
+    assert scaled.dtype == torch.float64
+    assert torch.allclose(scaled, expected, rtol=0, atol=1e-15)
+    x32 = x64.float()
+    assert torch.allclose(d.scale_model_input(x32, t), expected.float(), rtol=1e-6, atol=0)
+    assert torch.allclose(d.scale_model_input(x32[:1], 15), x32[:1] / float(3 * 2.0 * d.eta[-1].sqrt() + 1))
+    # the run's diffusion is the same one
+    run = BlurringResShift.from_config(get_config("tiny").diffusion)
+    assert run.T == 15 and torch.equal(run.eta, d.eta)
+    assert torch.equal(run.scale_model_input(x64, t), scaled)
 
 
 def test_bad_inputs(tiny):
     x = torch.zeros(1, 3, 16, 16)
-    with pytest.raises(ValueError, match="expects in_channels=3"):
+    with pytest.raises(ValueError, match=r"with C = 3"):
         tiny(torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 16, 16), 1)
-    with pytest.raises(TypeError, match="must be a torch.Tensor"):
-        tiny(x.numpy(), x, 1)
+    with pytest.raises(TypeError, match="y must be a torch.Tensor"):
+        tiny(x, x.numpy(), 1)
     with pytest.raises(ValueError, match=r"\[B, C, H, W\] frames or \[B, N, C, H, W\] clips"):
         tiny(torch.zeros(3, 16, 16), torch.zeros(3, 16, 16), 1)
     with pytest.raises(ValueError, match="must have the same shape"):
         tiny(x, torch.zeros(1, 3, 16, 8), 1)
-    with pytest.raises(ValueError, match=r"t must be in 1..15"):
-        tiny(x, x, torch.tensor([0]))
     with pytest.raises(TypeError, match="integer diffusion steps"):
         tiny(x, x, torch.tensor([0.5]))
     with pytest.raises(ValueError, match="one step per clip"):
         tiny(x, x, torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="n_frames"):
-        tiny(x, x, 1, cond=Conditioning(n_frames=5))
+    # t's range is the diffusion's (the network does not know T): checked where x_t is scaled
+    d = BlurringResShift(T=15, kappa=2.0, power=0.3)
+    with pytest.raises(ValueError, match=r"t must lie in 1..15"):
+        d.scale_model_input(x, torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"t must lie in 1..15"):
+        d.scale_model_input(x, torch.tensor([16]))
+    # a condition made for other clips
+    cond = tiny.condition(None, torch.zeros(1, 5, 3, 16, 16))
+    with pytest.raises(ValueError, match="cond was made for clips of 5 frames"):
+        tiny(x, x, 1, cond=cond)
+    with pytest.raises(ValueError, match="cond was made for clips"):
+        tiny(torch.zeros(1, 5, 3, 16, 32), torch.zeros(1, 5, 3, 16, 32), 1, cond=cond)
+    with pytest.raises(ValueError, match=r"y must be clips \[B, N, 3, H, W\]"):
+        tiny.condition(None, x)
+    with pytest.raises(TypeError, match="cfg must be a ModelConfig"):
+        SeeClear("tiny")
+    with pytest.raises(ValueError, match="field overrides are only accepted with a configuration name"):
+        build_model(get_model_config("tiny"), channels=8)
 
 
-class _Recorder(nn.Module):
-    """An identity hook that records what it sees."""
-
-    def __init__(self, log, name, channels):
-        super().__init__()
-        self.log, self.name, self.channels = log, name, channels
-
-    def forward(self, f, cond):
-        assert isinstance(cond, Conditioning) and f.shape[1] == self.channels
-        self.log.append((self.name, tuple(f.shape), cond.n_frames))
-        return f
-
-
-def test_identity_hooks_are_the_baseline_and_hooks_are_in_the_path(micro):
-    tiny = micro
-    hooks = [*tiny.middle_hooks, *tiny.decoder_hooks, *tiny.memory_hooks]
-    assert len(hooks) == 3 + 4 + 4 and all(isinstance(h, IdentityHook) for h in hooks)  # the default
-    f = torch.randn(2, 3, 4, 4)
-    assert IdentityHook()(f, Conditioning()) is f
-    log = []
-    rec = lambda kind: (lambda i, c: _Recorder(log, f"{kind}{i}", c))  # noqa: E731
-    hooked = PixelCondenser(tiny.config, middle_hook_factory=rec("mid"), decoder_hook_factory=rec("dec"),
-                            memory_hook_factory=rec("mem")).eval()
-    hooked.load_state_dict(tiny.state_dict())  # hooks add no parameters
-    g = torch.Generator().manual_seed(4)
-    x, y = torch.randn(1, 2, 3, 32, 32, generator=g), torch.rand(1, 2, 3, 32, 32, generator=g)
-    cond = Conditioning(n_frames=2, decoder_feats=["stale"])
-    with torch.no_grad():
-        assert torch.equal(hooked(x, y, torch.tensor([5]), cond=cond), tiny(x, y, torch.tensor([5])))
-    names = [n for n, _, _ in log]
-    assert names == ["mid0", "mid1", "mid2", "dec0", "mem0", "dec1", "mem1", "dec2", "mem2", "dec3", "mem3"]
-    widths = tiny.config.widths
-    assert [s[1] for n, s, _ in log if n.startswith("dec")] == list(reversed(widths))
-    assert all(s[0] == 2 and nf == 2 for _, s, nf in log)  # B*N maps, n_frames passed on
-    # the condenser cleared the stale list and appended one map per decoder level, deepest first
-    assert [f.shape[1] for f in cond.decoder_feats] == list(reversed(widths))
-
-    class AddOne(nn.Module):
-        def forward(self, f, cond):
-            return f + 1.0
-
-    changed = PixelCondenser(tiny.config, decoder_hook_factory=lambda i, c: AddOne()).eval()
-    changed.load_state_dict(tiny.state_dict())
-    with torch.no_grad():
-        assert (changed(x, y, torch.tensor([5])) - tiny(x, y, torch.tensor([5]))).abs().max() > 1e-4
-
-
-def test_clip_token_builder_called_once_per_forward(micro):
-    tiny = micro
-    calls = []
-
-    class Builder(nn.Module):
-        def forward(self, cond):
-            calls.append(cond.n_frames)
-            return torch.zeros(1, 4, 8)
-
-    m = PixelCondenser(tiny.config, clip_token_builder=Builder())
-    cond = Conditioning(n_frames=3)
-    with torch.no_grad():
-        m(torch.zeros(1, 3, 3, 16, 16), torch.zeros(1, 3, 3, 16, 16), 3, cond=cond)
-    assert calls == [3] and cond.clip_tokens.shape == (1, 4, 8)
+def test_non_tensor_x_t_gives_a_clear_error(tiny):
+    x = torch.zeros(1, 3, 16, 16)
+    with pytest.raises(TypeError, match="x_t must be a torch.Tensor"):
+        tiny(x.numpy(), x, 1)
 
 
 def test_config_sizes_within_bounds():
-    """tiny < 1 M (the baseline); base = the full model <= ~8 M (fp16 weights <= 16 MiB); paper = the full
-    model within +-10 % of Table 5's 229.23 M (the paper counts InCAM and CaTeGory, not the distiller)."""
+    """tiny < 1 M (the baseline); base = the full model, 6.44 M condenser + 1.05 M InCAM + 0.18 M CaTeGory
+    (7,674,501, fp16 weights < 16 MiB; the README's numbers); paper = the full model within 2 % of Table 5's
+    229.23 M (the paper counts InCAM and CaTeGory, not the distiller)."""
     from seeclear_lite.models.info import parameter_report
 
     reports = {n: parameter_report(n) for n in ("tiny", "base", "paper")}
     assert reports["tiny"]["total"] < 1_000_000
     assert reports["tiny"]["modules"] == {"condenser": reports["tiny"]["total"], "incam": 0, "category": 0}
     base = reports["base"]
-    assert base["modules"]["incam"] > 0 and base["modules"]["category"] > 0
-    assert base["total"] <= 8_000_000 and base["total"] * 2 / 2 ** 20 < 16
+    assert base["total"] == 7_674_501
+    assert {k: round(v / 1e6, 2) for k, v in base["modules"].items()} == \
+        {"condenser": 6.44, "incam": 1.05, "category": 0.18}
+    assert base["total"] * 2 / 2 ** 20 < 16
     paper = reports["paper"]
     assert paper["modules"]["incam"] > 0 and paper["modules"]["category"] > 0
-    assert abs(paper["total"] - 229.23e6) <= 0.1 * 229.23e6, paper
-    assert sum(paper["modules"].values()) == paper["total"]
+    assert abs(paper["total"] - 229.23e6) <= 0.02 * 229.23e6, paper
+    for r in reports.values():
+        assert sum(r["modules"].values()) == r["total"]
+
+
+def _one_line_error(preset, overrides=None, match=""):
+    with pytest.raises(ConfigError, match=match) as err:
+        get_config(preset, overrides)
+    assert "\n" not in str(err.value), str(err.value)
+    return str(err.value)
 
 
 def test_get_config_errors_and_overrides():
-    cfg = get_config("tiny", window=8)
-    assert cfg.window == 8 and cfg.name == "tiny" and cfg.pad_multiple == 2 ** 4 * 8
-    with pytest.raises(ValueError, match="Unknown configuration 'huge'"):
-        get_config("huge")
-    with pytest.raises(ValueError, match=r"Unknown ModelConfig field\(s\) \['widht'\]"):
-        get_config("tiny", widht=3)
-    with pytest.raises(ValueError, match="not divisible by its head count"):
-        get_config("tiny", channels=10, head_dim=3)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.window = 2
-
-
-def test_build_model_plugins(monkeypatch):
-    class MemHook(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.scale = nn.Parameter(torch.zeros(c))
-
-        def forward(self, f, cond):
-            return f * (1 + self.scale[None, :, None, None])
-
-    monkeypatch.setitem(PLUGINS, "category", lambda cfg: {"memory_hook_factory": lambda i, c: MemHook(c),
-                                                          "extras": {"category": nn.Linear(2, 3)}})
-    cfg = get_config("tiny", category=True)
-    m = build_model(cfg)
-    counts = m.parameter_counts()
-    assert counts["category"] == sum(cfg.widths) + 9
-    assert counts["condenser"] == PixelCondenser("tiny").parameter_counts()["condenser"]
-    # a switch whose plugin package is missing gives a clear error
-    monkeypatch.delitem(PLUGINS, "incam", raising=False)
-    monkeypatch.setitem(build_mod.PLUGIN_MODULES, "incam", "seeclear_lite._no_such_module")
-    with pytest.raises(ValueError, match="switches on 'incam'"):
-        build_model(get_config("tiny", incam=True))
+    cfg = get_config("tiny", ["model.window=8"])
+    assert cfg.model.window == 8 and cfg.preset == "tiny" and cfg.model.pad_multiple == 2 ** 4 * 8
+    assert get_model_config("tiny", window=8) == cfg.model
+    assert get_config("tiny", {"model.window": 8}).model == cfg.model
+    assert issubclass(ConfigError, ValueError)
+    _one_line_error("huge", match="Unknown configuration 'huge'")
+    _one_line_error("tiny", ["model.widht=3"], match=r"Unknown key 'model\.widht'")
+    with pytest.raises(ConfigError, match=r"Unknown key 'model\.widht'"):
+        get_model_config("tiny", widht=3)
+    msg = _one_line_error("tiny", ["model.channels=abc"], match=r"model\.channels")
+    assert "abc" in msg or "int" in msg.lower()
+    _one_line_error("tiny", {"model.channels": 10, "model.head_dim": 3}, match=r"not divisible by its \d+ heads")
 
 
 def test_charbonnier_and_lr_schedule():
@@ -243,22 +208,19 @@ def test_charbonnier_and_lr_schedule():
 
 
 def test_train_step_lowers_the_loss_on_a_fixed_batch():
-    from seeclear_lite.diffusion import BlurringResShift
-
     torch.manual_seed(0)
-    model = PixelCondenser(MICRO)
-    diffusion = BlurringResShift(T=15, kappa=2.0, power=0.3)
+    model = build_model("tiny", **MICRO)
+    diffusion = BlurringResShift.from_config(get_config("tiny").diffusion)
     g = torch.Generator().manual_seed(0)
     gt = torch.rand(2, 2, 3, 32, 32, generator=g)
-    y = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(gt.flatten(0, 1) * 2 - 1, 4),
-                                        scale_factor=4, mode="nearest").reshape(gt.shape)
-    batch = {"gt": gt, "y": y}
+    lr = torch.nn.functional.avg_pool2d(gt.flatten(0, 1), 4).reshape(2, 2, 3, 8, 8)
+    batch = {"gt": gt, "lr": lr}
     opt = make_optimizer(model, lr=2e-3)
     assert opt.param_groups[0]["betas"] == (0.5, 0.999)
     sched = make_scheduler(opt, total_steps=8, warmup_steps=1)
     losses = [train_step(model, diffusion, batch, opt, sched, generator=torch.Generator().manual_seed(1))["loss"]
               for _ in range(8)]  # same t and noise every step: a plain optimisation problem
-    assert losses[-1] < 0.97 * losses[0], losses  # measured: 0.480 -> ~0.46 in 8 steps
+    assert losses[-1] < 0.97 * losses[0], losses  # measured: 0.484 -> 0.465 in 8 steps
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine annealed to 0
     with pytest.raises(ValueError, match="'gt'"):
         train_step(model, diffusion, {"hr": gt}, opt)

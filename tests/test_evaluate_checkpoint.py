@@ -26,7 +26,7 @@ def checkpoint(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = micro_config("model.incam=true", "model.category=true", "model.seg_channels=12",
+        cfg = micro_config("model.incam=true", "model.category=true",
                            "stages=[{name: condenser, steps: 1, train: condenser}, {name: memory, steps: 1, "
                            "train: memory}, {name: joint, steps: 1, train: all}]")
         out = tmp_path_factory.mktemp("run")

@@ -4,9 +4,9 @@ import nbformat
 import pytest
 import torch
 
-from seeclear_lite.exercises import ExerciseError
-from seeclear_lite.exercises.core import call, compare
-from seeclear_lite.exercises.student import exercise_cells, generate, student_copy
+from seeclear_lite.kit.exercises import ExerciseError
+from seeclear_lite.kit.exercises.core import call, compare
+from seeclear_lite.kit.exercises.student import exercise_cells, generate, student_copy
 
 SOLUTION = '''import torch
 

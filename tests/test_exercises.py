@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-import seeclear_lite.exercises as ex
-from seeclear_lite.exercises import REGISTRY, ExerciseError
-from seeclear_lite.exercises.student import generate
+import seeclear_lite.kit.exercises as ex
+from seeclear_lite.kit.exercises import REGISTRY, ExerciseError
+from seeclear_lite.kit.exercises.student import generate
 
 ex.load_all()
 IDS = sorted(REGISTRY, key=lambda i: tuple(int(x) for x in i.split(".")))
@@ -45,7 +45,7 @@ def test_check_explains_each_planted_mistake(ex_id, name):
 
 def test_student_copies_are_up_to_date():
     stale = generate(check=True)
-    assert not stale, f"run `python -m seeclear_lite.exercises.student` to regenerate {stale}"
+    assert not stale, f"run `python -m seeclear_lite.kit.exercises.student` to regenerate {stale}"
 
 
 STUDENT_COPIES = sorted((Path(__file__).resolve().parents[1] / "notebooks" / "exercises").glob("*.ipynb"))

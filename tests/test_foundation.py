@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import torch
 
-from seeclear_lite.runner import run_sequence
+from seeclear_lite.kit.runner import run_sequence
 from seeclear_lite.utils import atomic_torch_save, atomic_write_text, get_device, resolve_profile
 
 
@@ -72,7 +72,7 @@ def _tiny_notebook(path, body="ctx.record(answer=42)"):
     params = nbformat.v4.new_code_cell("PROFILE = None\nSEED = 0\nRESULTS_DIR = None")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
-        "from seeclear_lite.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body),
+        "from seeclear_lite.kit.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body),
         nbformat.v4.new_markdown_cell("Next: nothing.")]
     nbformat.write(nb, str(path))
 
@@ -90,7 +90,7 @@ def test_runner_executes_sequence_and_writes_summary(tmp_path):
 
 def test_runner_params_reach_the_notebooks_that_define_them_and_subset_runs_keep_the_summary(tmp_path):
     from seeclear_lite.__main__ import main as cli
-    from seeclear_lite.runner import parse_param
+    from seeclear_lite.kit.runner import parse_param
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
@@ -149,7 +149,7 @@ def test_nbval_check_output_cells_catch_a_changed_number(tmp_path):
 
 
 def test_slider_draws_only_when_moved(tmp_path):
-    from seeclear_lite.notebook import start
+    from seeclear_lite.kit.notebook import start
 
     ctx = start("smoke", 0, tmp_path)
     drawn = []

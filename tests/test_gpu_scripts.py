@@ -31,7 +31,7 @@ def test_device_wheels_are_pinned_once_and_cover_the_notebook_executor():
 
 
 def test_notebook_07_cuda_config_resumes_the_cli_run_of_call_1():
-    from seeclear_lite.training.config import RESUME_FREE_KEYS, config_differences, get_train_config
+    from seeclear_lite.config import RESUME_FREE_KEYS, config_differences, get_config as get_train_config
 
     pack = "/abs/build/gpu_pack/corpus_pack.npz"
     data = ["data.source=pack", f"data.root={pack}", "val.source=pack", f"val.root={pack}", "val.lpips=false"]

@@ -1,24 +1,31 @@
 """InCAM (Eqs. 10–15): shapes, gradients, switches, frame permutations, 3-D windows."""
 
+import dataclasses
 import types
 
 import pytest
 import torch
 
-from seeclear_lite.models import Conditioning
-from seeclear_lite.semantics import (ClipTokenBuilder, InCAMConfig, MultiFrameSelfAttention,
-                                     SemanticCrossAttention, SemanticModulation, incam_parameter_count,
-                                     make_clip_token_builder, make_decoder_hook, make_middle_hook)
+from seeclear_lite.config import InCAMConfig, ModelConfig
+from seeclear_lite.semantics import (ClipTokenBuilder, InCAM, InCAMBlock, MultiFrameSelfAttention,
+                                     SemanticCrossAttention, SemanticModulation)
+from seeclear_lite.utils.params import count_parameters
 
 B, N, K_TOK, D, C_SEG = 2, 5, 6, 16, 7
 C = 16
+K_CLIP = 4                        # clip tokens O_c (tokens_k); the frame tokens O have K_TOK each
+
+#: Table 2's rows as ModelConfig switches (cumulative, as in the paper)
+ROWS = {"baseline": {}, "semantic": dict(semantic_condition=True),
+        "mfsa": dict(semantic_condition=True, mfsa=True),
+        "incam": dict(semantic_condition=True, mfsa=True, incam=True)}
 
 
 def make_cond(h=8, w=8, seed=0, seg_size=(10, 10)):
-    """The condenser's Conditioning with random O [B, N, k, d] and P [B, N, c, h', w']."""
+    """A cond with random O [B, N, k, d] and P [B, N, c, h', w'] (what SeeClear.condition fills in)."""
     g = torch.Generator().manual_seed(seed)
-    return Conditioning(n_frames=N, tokens=torch.randn(B, N, K_TOK, D, generator=g),
-                        seg=torch.rand(B, N, C_SEG, *seg_size, generator=g))
+    return types.SimpleNamespace(n_frames=N, tokens=torch.randn(B, N, K_TOK, D, generator=g),
+                                 seg=torch.rand(B, N, C_SEG, *seg_size, generator=g), clip_tokens=None)
 
 
 def feats(h=8, w=8, seed=1):
@@ -26,9 +33,16 @@ def feats(h=8, w=8, seed=1):
 
 
 def cfg(row="incam", **kw):
-    base = dict(token_dim=D, seg_channels=C_SEG, clip_dim=12, n_clip_tokens=4, heads=4, token_heads=2,
-                mod_hidden=8, window=(5, 4, 4), enc_layers=1, dec_layers=1)
-    return InCAMConfig.table2(row, **{**base, **kw})
+    """A small ModelConfig: every level C = 16 channels, 4 heads (head_dim 4), MFSA window (5, 4, 4)."""
+    sizes = InCAMConfig(tokens_k=K_CLIP, token_dim=D, seg_channels=C_SEG, enc_layers=1, dec_layers=1)
+    base = dict(channels=C, channel_mult=(1, 1), head_dim=4, window=4, middle_blocks=1, incam_sizes=sizes)
+    return ModelConfig(**{**base, **ROWS[row], **kw})
+
+
+def block_and_builder(row="incam", **kw):
+    """InCAM's first middle block and its clip-token builder (Eq. 14), built from the configuration."""
+    incam = InCAM(cfg(row, **kw))
+    return incam.middle[0], incam.clip_tokens
 
 
 def permute_frames(x, perm, flat=True):
@@ -39,18 +53,17 @@ def permute_frames(x, perm, flat=True):
 
 
 def permuted_cond(cond, perm):
-    return Conditioning(n_frames=cond.n_frames, tokens=cond.tokens[:, perm], seg=cond.seg[:, perm],
-                        clip_tokens=cond.clip_tokens)
+    return types.SimpleNamespace(n_frames=cond.n_frames, tokens=cond.tokens[:, perm], seg=cond.seg[:, perm],
+                                 clip_tokens=cond.clip_tokens)
 
 
 # --- shapes, gradients, switches ----------------------------------------------------------------------
 
 def test_full_incam_shapes_and_gradients_reach_every_parameter():
-    c = cfg(shift=True)
-    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
+    hook, builder = block_and_builder()
     cond = make_cond(h=12, w=12)
     cond.clip_tokens = builder(cond.tokens)
-    assert cond.clip_tokens.shape == (B, 4, 12)
+    assert cond.clip_tokens.shape == (B, K_CLIP, D)
     f = feats(12, 12).requires_grad_(True)
     out = hook(f, cond)
     assert out.shape == f.shape
@@ -59,42 +72,38 @@ def test_full_incam_shapes_and_gradients_reach_every_parameter():
     missing = [n for n, p in params.items() if p.grad is None or p.grad.abs().max() == 0]
     assert not missing, f"no gradient reaches {missing}"
     assert f.grad.abs().max() > 0
-    assert incam_parameter_count(torch.nn.ModuleList([hook, builder])) == sum(p.numel() for p in params.values())
 
 
 @pytest.mark.parametrize("row", ["baseline", "semantic", "mfsa", "incam"])
 def test_table2_rows_switch_components(row):
     c = cfg(row)
-    hook = make_decoder_hook(C, c)
-    assert (hook.modulation is not None) == c.semantic and (hook.cross_attention is not None) == c.semantic
-    assert (hook.mfsa is not None) == c.mfsa
-    assert (hook.mfsa is not None and hook.mfsa.clip_dim is not None) == c.clip_tokens
-    assert (make_clip_token_builder(c) is not None) == c.clip_tokens
+    semantic, mfsa, clip = row != "baseline", row in ("mfsa", "incam"), row == "incam"
+    hook = InCAMBlock(C, c)
+    assert (hook.modulation is not None) == semantic and (hook.cross_attention is not None) == semantic
+    assert (hook.mfsa is not None) == mfsa
+    assert (hook.mfsa is not None and hook.mfsa.clip_dim is not None) == clip
+    incam = InCAM(c)
+    assert (incam.clip_tokens is not None) == clip
+    # one block per middle block and per decoder level (deepest first), none for the baseline
+    assert len(incam.middle) == (c.middle_blocks if semantic else 0)
+    assert [b.channels for b in incam.decoder] == (list(reversed(c.widths)) if semantic else [])
     cond = make_cond()
-    if c.clip_tokens:
-        cond.clip_tokens = make_clip_token_builder(c)(cond.tokens)
+    if clip:
+        cond.clip_tokens = incam.clip_tokens(cond.tokens)
     f = feats()
     out = hook(f, cond)
     if row == "baseline":
         assert out is f and sum(p.numel() for p in hook.parameters()) == 0
+        assert count_parameters(incam) == 0
     else:
         assert out.shape == f.shape and not torch.allclose(out, f)
-
-
-def test_placement_switches_give_identity_hooks():
-    c = cfg("incam", decoder=False)
-    f, cond = feats(), make_cond()
-    assert make_decoder_hook(C, c)(f, cond) is f
-    assert not make_middle_hook(C, c).is_identity
-    assert make_clip_token_builder(cfg("incam", middle=False, decoder=False)) is None
+        # InCAM's parameters are exactly those of its blocks and its clip-token builder
+        parts = [*incam.middle, *incam.decoder] + ([incam.clip_tokens] if clip else [])
+        assert count_parameters(incam) == sum(count_parameters(p) for p in parts) > 0
 
 
 def test_config_and_cond_errors():
-    with pytest.raises(ValueError, match="needs mfsa=True"):
-        InCAMConfig(mfsa=False, clip_tokens=True)
-    with pytest.raises(ValueError, match="unknown Table 2 row"):
-        InCAMConfig.table2("everything")
-    hook = make_middle_hook(C, cfg())
+    hook, _ = block_and_builder()
     with pytest.raises(ValueError, match="needs cond.clip_tokens"):
         hook(feats(), make_cond())
     with pytest.raises(ValueError, match="not a multiple of cond.n_frames=5"):
@@ -105,14 +114,18 @@ def test_config_and_cond_errors():
         SemanticCrossAttention(C, D)(feats(), bad)
     with pytest.raises(ValueError, match="seg_channels"):
         SemanticModulation(C, C_SEG + 1)(feats(), make_cond())
+    with pytest.raises(ValueError, match="source must be 'frame'"):
+        SemanticCrossAttention(C, D, source="everything")
 
 
 def test_duck_typed_cond_and_low_precision():
-    """Any object with the Conditioning attributes works; bfloat16 weights and autocast run."""
-    c = cfg(shift=True)
-    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
-    real = make_cond()
-    duck = types.SimpleNamespace(n_frames=N, tokens=real.tokens, seg=real.seg, clip_tokens=None)
+    """SeeClear's Condition and any object with the same attributes work alike; bfloat16 weights and
+    autocast run."""
+    from seeclear_lite.models import Condition
+
+    hook, builder = block_and_builder()
+    duck = make_cond()
+    real = Condition(n_frames=N, size=(8, 8), y=None, y_bands=None, pyramid=[], tokens=duck.tokens, seg=duck.seg)
     real.clip_tokens = builder(real)
     duck.clip_tokens = builder(duck.tokens)
     f = feats()
@@ -135,6 +148,11 @@ def test_modulation_is_eq_10_11_with_resized_P():
     torch.testing.assert_close(m(f, cond), (f * gamma + beta) + f, rtol=0, atol=1e-6)
     cond_big = make_cond(seg_size=(16, 16))                            # P at another size is resized
     assert m(f, cond_big).shape == f.shape
+    # ... bilinearly, antialiased when shrinking (16 x 16 -> 8 x 8)
+    P = torch.nn.functional.interpolate(cond_big.seg.flatten(0, 1), size=(8, 8), mode="bilinear",
+                                        align_corners=False, antialias=True)
+    gamma, beta = m.gamma_beta(P)
+    torch.testing.assert_close(m(f, cond_big), (f * gamma + beta) + f, rtol=0, atol=1e-6)
 
 
 def test_cross_attention_is_eq_12_13_per_frame():
@@ -211,8 +229,7 @@ def test_mfsa_equivariant_iff_temporal_bias_is_zero(semantic):
 
 def test_full_incam_equivariant_with_zero_bias():
     perm = torch.tensor([1, 0, 3, 4, 2])
-    c = cfg()
-    hook, builder = make_middle_hook(C, c), make_clip_token_builder(c)
+    hook, builder = block_and_builder()
     with torch.no_grad():
         hook.mfsa.bias_table.zero_()
     cond, f = make_cond(), feats()
@@ -278,45 +295,66 @@ def test_attention_restricted_to_windows():
     assert a[..., ~inside].abs().max() == 0 and (a[..., inside] > 0).all()
 
 
-# --- in the Pixel Condenser (plugin) ---------------------------------------------------------------------
+# --- in SeeClear ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("switches,parts", [(dict(semantic_condition=True), (True, False, False)),
-                                            (dict(mfsa=True), (False, True, False)),
-                                            (dict(incam=True), (True, True, True))])
-def test_plugin_maps_model_switches(switches, parts):
-    from seeclear_lite.models import get_config
-    from seeclear_lite.semantics import incam_config_for
+@pytest.mark.parametrize("switches,parts", [(dict(semantic_condition=True), (True, False, False, False)),
+                                            (dict(mfsa=True), (False, True, False, False)),
+                                            (dict(incam=True), (True, True, True, True)),
+                                            (dict(category=True), (False, False, False, True))])
+def test_model_switches_build_the_parts(switches, parts):
+    """Table 2's switches of ModelConfig decide which parts of InCAM exist: semantic (G + CA), MFSA, MFSA
+    guided by O_c, and the clip-token builder (also built for CaTeGory alone, which reads O_c)."""
+    from seeclear_lite.config import get_model_config
 
-    c = incam_config_for(get_config("tiny", **switches))
-    assert (c.semantic, c.mfsa, c.clip_tokens) == parts
+    c = get_model_config("tiny", **switches)
+    incam = InCAM(c)
+    blocks = [*incam.middle, *incam.decoder]
+    semantic = bool(blocks) and blocks[0].modulation is not None and blocks[0].cross_attention is not None
+    mfsa = bool(blocks) and blocks[0].mfsa is not None
+    guided = mfsa and blocks[0].mfsa.clip_dim is not None
+    assert (semantic, mfsa, guided, incam.clip_tokens is not None) == parts
+    assert all((b.modulation is not None, b.mfsa is not None) == (semantic, mfsa) for b in blocks)
+    assert len(incam.middle) == (c.middle_blocks if blocks else 0)
+    if blocks:  # middle blocks at the deepest width, decoder levels deepest first
+        assert [b.channels for b in incam.middle] == [c.widths[-1]] * c.middle_blocks
+        assert [b.channels for b in incam.decoder] == list(reversed(c.widths))
 
 
-def test_incam_inside_the_condenser_end_to_end():
-    """Distiller -> Conditioning -> build_model(tiny, incam=True): runs, and gradients reach InCAM."""
-    from seeclear_lite.models import Conditioning, build_model, get_config
-    from seeclear_lite.semantics import distiller_for, moving_square_clip
+def test_incam_inside_seeclear_end_to_end():
+    """Distiller -> SeeClear.condition -> build_model(tiny, incam=True): runs, and gradients reach InCAM."""
+    from seeclear_lite.models import build_model
+    from seeclear_lite.semantics import moving_square_clip
 
-    cfg = get_config("tiny", incam=True, seg_channels=get_config("tiny").tokens_k + 4)
-    model = build_model(cfg)
-    assert model.parameter_counts()["incam"] > 0
+    model = build_model("tiny", incam=True)
+    s = model.config.incam_sizes
+    assert model.incam is not None and model.memory is None
+    assert model.parameter_counts()["incam"] == count_parameters(model.incam) > 0
     lr, _ = moving_square_clip(n_frames=2, size=16, square=4, step=(1, 1))
-    tokens, seg = distiller_for(cfg)(lr)
-    cond = Conditioning(n_frames=2, tokens=tokens, seg=seg)
     # y: the LR frames upsampled x4 (64 x 64 is the tiny config's padding multiple), diffusion range
     y = torch.nn.functional.interpolate(lr[0] * 2 - 1, scale_factor=4, mode="bilinear")[None]   # [1, 2, 3, 64, 64]
+    cond = model.condition(lr, y)
+    assert cond.tokens.shape[:2] == (1, 2) and cond.seg.shape[2] == s.seg_c
+    # the condenser's output conv is zero-initialised (x0_hat == y, no gradient upstream): give it weights
+    with torch.no_grad():
+        model.condenser.conv_out.weight.normal_(std=0.02, generator=torch.Generator().manual_seed(0))
     x0 = model(y + 0.1 * torch.randn_like(y), y, torch.tensor([3]), cond)
-    assert x0.shape == y.shape and cond.clip_tokens.shape == (1, cfg.tokens_k, cfg.token_dim)
+    assert x0.shape == y.shape and cond.clip_tokens.shape == (1, s.tokens_k, s.token_dim)
     x0.square().mean().backward()
-    assert model.middle_hooks[0].mfsa.attn.q.weight.grad is not None
-    assert model.clip_token_builder.queries.grad is not None
+    assert model.incam.middle[0].mfsa.attn.q.weight.grad.abs().max() > 0
+    assert model.incam.decoder[-1].modulation.conv1.weight.grad.abs().max() > 0
+    assert model.incam.clip_tokens.queries.grad.abs().max() > 0
 
 
-def test_distiller_for_checks_seg_channels():
-    from seeclear_lite.models import get_config
-    from seeclear_lite.semantics import distiller_for
+def test_default_distiller_checks_seg_channels():
+    from seeclear_lite.models import build_model, default_distiller
 
-    with pytest.raises(ValueError, match="set seg_channels=12"):
-        distiller_for(get_config("tiny", seg_channels=8))
+    bad = cfg("incam", incam_sizes=InCAMConfig(tokens_k=8, token_dim=D, seg_channels=8))
+    with pytest.raises(ValueError, match="seg_channels=8.*set seg_channels to null"):
+        default_distiller(bad)
+    with pytest.raises(ValueError, match="set seg_channels to null"):
+        build_model(bad)
+    ok = default_distiller(dataclasses.replace(bad, incam_sizes=InCAMConfig(tokens_k=8, token_dim=D)))
+    assert (ok.k, ok.d, ok.c) == (8, D, 12)
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "bias3d", "window4d", "window4d_one_head", "bool4d", "full5d"])
@@ -325,7 +363,7 @@ def test_attention_4d_equals_sdpa_on_the_original_shapes(mask_kind):
     scaled_dot_product_attention on the 5-D window tensors [B, windows, heads, L, d], float64 to 1e-12."""
     import torch.nn.functional as F
 
-    from seeclear_lite.semantics.cross_attention import attention_4d
+    from seeclear_lite.blocks.attention import attention_4d
 
     g = torch.Generator().manual_seed(7)
     Bc, nW, H, L, d = 2, 3, 2, 6, 4
@@ -357,9 +395,9 @@ def test_mfsa_compiles_with_inductor_and_matches_eager():
     for shift in (False, True):
         mfsa = MultiFrameSelfAttention(C, heads=2, window=(5, 4, 4), shift=shift, clip_dim=12).eval()
         f = torch.randn(N, C, 8, 8, generator=g)
-        cond = Conditioning(n_frames=N, tokens=torch.randn(1, N, K_TOK, D, generator=g),
-                            seg=torch.rand(1, N, C_SEG, 8, 8, generator=g),
-                            clip_tokens=torch.randn(1, 4, 12, generator=g))
+        cond = types.SimpleNamespace(n_frames=N, tokens=torch.randn(1, N, K_TOK, D, generator=g),
+                                     seg=torch.rand(1, N, C_SEG, 8, 8, generator=g),
+                                     clip_tokens=torch.randn(1, 4, 12, generator=g))
         with torch.no_grad():
             ref = mfsa(f, cond)
             out = torch.compile(mfsa)(f, cond)

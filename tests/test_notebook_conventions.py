@@ -1,12 +1,12 @@
-"""The notebook conventions (seeclear_lite.notebook_rules) hold for every notebook, and each rule
+"""The notebook conventions (seeclear_lite.kit.notebook_rules) hold for every notebook, and each rule
 rejects a deliberately bad notebook written to a temp dir."""
 
 
 import nbformat
 import pytest
 
-from seeclear_lite import notebook_rules as rules
-from seeclear_lite.runner import NOTEBOOK_DIR, RUN_PARAMETERS, check_parameters, list_notebooks, parameters_for
+from seeclear_lite.kit import notebook_rules as rules
+from seeclear_lite.kit.runner import NOTEBOOK_DIR, RUN_PARAMETERS, check_parameters, list_notebooks, parameters_for
 
 NOTEBOOKS = list_notebooks()
 
@@ -37,7 +37,7 @@ def good_notebook():
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title"),
         params,
-        nbformat.v4.new_code_cell("from seeclear_lite.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR)\n"
+        nbformat.v4.new_code_cell("from seeclear_lite.kit.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR)\n"
                                   "N = ctx.pick(smoke=1, cpu=2, cuda=3)"),
         nbformat.v4.new_code_cell("import torch\nx = torch.zeros(3, device=ctx.device)"),
         nbformat.v4.new_markdown_cell("## Summary\n\n**Next:** notebook 01."),
@@ -75,7 +75,7 @@ BAD = {
                    "must define PROFILE"),
     "PROFILE not auto": (lambda nb: setattr(nb.cells[1], "source", nb.cells[1].source.replace("PROFILE = None", "PROFILE = 'cpu'")),
                          "PROFILE must default to None"),
-    "no start cell": (lambda nb: setattr(nb.cells[2], "source", "x = 1"), "must call seeclear_lite.notebook.start"),
+    "no start cell": (lambda nb: setattr(nb.cells[2], "source", "x = 1"), "must call seeclear_lite.kit.notebook.start"),
     "outputs committed": (lambda nb: nb.cells[3].update(outputs=[nbformat.v4.new_output("stream", text="hi")]),
                           "has outputs"),
     "execution count": (lambda nb: nb.cells[3].update(execution_count=3), "execution count"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from seeclear_lite.runner import CELL_TIMEOUT_S, check_parameters, list_notebooks, parameters_for
+from seeclear_lite.kit.runner import CELL_TIMEOUT_S, check_parameters, list_notebooks, parameters_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "build" / "executed"

@@ -4,7 +4,8 @@ time-limited GPU job can continue with --resume auto."""
 import pytest
 import torch
 
-from seeclear_lite.training import ConfigError, Trainer
+from seeclear_lite.config import ConfigError
+from seeclear_lite.training import Trainer
 from training_helpers import micro_config
 
 QUIET = dict(device=torch.device("cpu"), log=lambda *a: None)
@@ -35,5 +36,5 @@ def test_no_budget_runs_to_the_end(tmp_path):
 
 
 def test_budget_must_be_positive():
-    with pytest.raises(ConfigError, match="runtime.max_minutes must be > 0"):
+    with pytest.raises(ConfigError, match="runtime.max_minutes must be a finite number > 0"):
         micro_config("runtime.max_minutes=0")

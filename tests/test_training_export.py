@@ -24,7 +24,7 @@ def run(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        cfg = micro_config("model.incam=true", "model.category=true", "model.seg_channels=12", "val.every=2",
+        cfg = micro_config("model.incam=true", "model.category=true", "val.every=2",
                            "stages=[{name: condenser, steps: 2, train: condenser}, {name: memory, steps: 1, "
                            "train: memory}, {name: joint, steps: 1, train: all}]")
         out = tmp_path_factory.mktemp("run")
@@ -65,7 +65,7 @@ def test_record_holds_what_issue_9_asks_and_scores_the_export_against_bicubic(ru
     assert rec["training_data"]["source"] == "samples"
     assert rec["fits_in_repo"] and rec["size_bytes"] <= MAX_SHIPPED_BYTES
     assert [r["step"] for r in rec["val_history"]] == [2, 4]
-    assert rec["config"]["model"]["overrides"]["incam"] is True
+    assert rec["config"]["model"]["incam"] is True
     val = rec["validation"]
     assert val["clips"] == [VALIDATION_CLIP] and val["lpips"] is False
     b, m = val["average"]["bicubic"], val["average"]["model"]

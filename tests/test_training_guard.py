@@ -56,7 +56,7 @@ def test_checkpoint_is_plain_weights_only(run):
     files = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert files == ["best.config.yaml", "best.pt", "step_00000002.config.yaml", "step_00000002.pt"]  # keep_last=1
     ckpt = torch.load(out / "checkpoints" / "step_00000002.pt", map_location="cpu", weights_only=True)
-    assert ckpt["format"] == "seeclear_lite.checkpoint/1" and ckpt["kit_version"]
+    assert ckpt["format"] == "seeclear_lite.checkpoint/2" and ckpt["kit_version"]
     assert ckpt["config"] == cfg.to_dict() and ckpt["step"] == 2
     assert set(ckpt["rng"]) == {"torch", "numpy", "python", "cuda"}
     for k, v in tr.model.state_dict().items():
@@ -64,7 +64,7 @@ def test_checkpoint_is_plain_weights_only(run):
     model, cfg2, _ = load_model(out / "checkpoints" / "best.pt")
     assert cfg2 == cfg and not model.training
     assert math.isfinite(ckpt["history"][-1]["val_psnr"])
-    from seeclear_lite.training.config import load_config_file, TrainConfig
+    from seeclear_lite.config import load_config_file, TrainConfig
     assert TrainConfig.from_dict(load_config_file(out / "checkpoints" / "step_00000002.config.yaml")) == cfg
 
 

@@ -2,6 +2,8 @@
 
 import torch
 
+from seeclear_lite.diffusion import BlurringResShift
+
 from training_helpers import micro_config
 
 from seeclear_lite.models import build_model
@@ -19,10 +21,10 @@ def test_split_and_reflect_pad():
 
 
 def test_memory_is_carried_from_clip_to_clip():
-    cfg = micro_config("model.incam=true", "model.category=true", "model.seg_channels=12")
+    cfg = micro_config("model.incam=true", "model.category=true")
     torch.manual_seed(0)
-    model = build_model(cfg.model_config()).eval()
-    diffusion = cfg.make_diffusion()
+    model = build_model(cfg.model).eval()
+    diffusion = BlurringResShift.from_config(cfg.diffusion)
     lr = torch.rand(7, 3, 4, 4)
     g = torch.Generator().manual_seed(0)
     sr1, mem1 = sample_clip(model, diffusion, lr[None, :5], generator=g)

@@ -7,10 +7,9 @@ import torch
 
 from training_helpers import micro_config
 
-from seeclear_lite.memory import CaTeGory, split_parameters
 from seeclear_lite.training import Trainer
 
-FULL = ["model.incam=true", "model.category=true", "model.seg_channels=12", "data.clip_length=3",
+FULL = ["model.incam=true", "model.category=true", "model.incam_sizes.seg_channels=12", "data.clip_length=3",
         "data.clips_per_sample=2", "stages=[{name: condenser, steps: 1, train: condenser}, "
         "{name: memory, steps: 1, train: memory}, {name: joint, steps: 1, train: all}]"]
 
@@ -25,23 +24,26 @@ def _changed(before, model):
 
 def test_stages_train_their_parameter_groups(tmp_path):
     tr = Trainer(micro_config(*FULL), tmp_path, device=torch.device("cpu"), log=lambda *a: None)
-    memory, rest = split_parameters(tr.model)
+    assert tr.model.incam is not None and tr.model.memory is not None
     names = {id(p): n for n, p in tr.model.named_parameters()}
-    mem_names, rest_names = {names[id(p)] for p in memory}, {names[id(p)] for p in rest}
-    category = next(m for m in tr.model.modules() if isinstance(m, CaTeGory))
-    construction = {names[id(p)] for p in category.parameter_groups()["construction"]}
-    assert mem_names and rest_names and construction <= mem_names
+    mem_names = {names[id(p)] for p in tr.model.trainable("memory")}
+    rest_names = {names[id(p)] for p in tr.model.trainable("condenser")}
+    construction = {names[id(p)] for p in tr.model.memory.parameter_groups()["construction"]}
+    assert mem_names and rest_names and construction <= mem_names and not mem_names & rest_names
 
-    changed = []
+    changed, trained = [], []
     for stop in (1, 2, 3):
         before = _snapshot(tr.model)
         tr.fit(stop_at=stop)
         changed.append(_changed(before, tr.model))
+        trained.append({n for n, p in tr.model.named_parameters() if p.requires_grad})
     condenser_stage, memory_stage, joint_stage = changed
     assert condenser_stage and condenser_stage <= rest_names                 # stage 1: condenser only
     assert memory_stage and memory_stage <= mem_names                        # stage 2: CaTeGory only ...
     assert memory_stage & construction                                       # ... including M (Eqs. 16-18)
     assert joint_stage & mem_names and joint_stage & rest_names              # stage 3: everything
+    # the engine freezes what a stage does not train (model.trainable(stage.train))
+    assert trained == [rest_names, mem_names, rest_names | mem_names]
 
 
 def test_the_three_stages_run_under_bf16_autocast(tmp_path):

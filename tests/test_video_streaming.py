@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from seeclear_lite.diffusion import BlurringResShift
+
 
 LR_SIZE = 48          # LR frames 48 x 48 -> HR 192 x 192
 TOLERANCE = 0.15      # issue 7: peak memory of a 10- and a 40-frame video within 15 %
@@ -42,14 +44,20 @@ def _frames(n: int, size: int = LR_SIZE):
 
 
 class _StandIn(torch.nn.Module):
-    """x0_hat = w * y: a one-parameter network (no activations to speak of)."""
+    """x0_hat = w * y: a one-parameter network (no activations to speak of) with SeeClear's three methods."""
 
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(()))
 
-    def forward(self, x_t, y, t):
-        return y * self.w
+    def condition(self, lr, y, memory=None):
+        return None
+
+    def forward(self, x_t, y, t, cond=None, return_features=False):
+        return (y * self.w, []) if return_features else y * self.w
+
+    def update_memory(self, memory, feats, cond):
+        return None
 
 
 def _status_kib(field: str) -> int:
@@ -161,13 +169,13 @@ def test_stream_carries_the_memory_and_can_switch_the_carry_off():
     from seeclear_lite.models import build_model
     from seeclear_lite.training.sampling import VideoSampler
 
-    cfg = micro_config("model.incam=true", "model.category=true", "model.seg_channels=12")
+    cfg = micro_config("model.incam=true", "model.category=true")
     torch.manual_seed(0)
-    model = build_model(cfg.model_config()).eval()
+    model = build_model(cfg.model).eval()
     with torch.no_grad():                  # an untrained condenser's zero-initialised output ignores the memory
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    diffusion = cfg.make_diffusion()
+    diffusion = BlurringResShift.from_config(cfg.diffusion)
     lr = torch.rand(7, 3, 4, 4)
     s = VideoSampler(model, diffusion, seed=0, keep_memories=True)
     carried = torch.stack([sr for _, sr in s.stream(iter(lr))])

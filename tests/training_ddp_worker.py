@@ -11,7 +11,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from training_helpers import MICRO  # noqa: E402
 
-from seeclear_lite.training import Trainer, get_train_config  # noqa: E402
+from seeclear_lite.config import get_config as get_train_config
+from seeclear_lite.training import Trainer  # noqa: E402
 from seeclear_lite.training.distributed import cleanup  # noqa: E402
 
 

@@ -1,12 +1,12 @@
 """Shared settings of the training-engine tests: a micro model (72 k parameters, T = 4) on 16x16 HR crops of
 the sample clips, so that a training step takes ~0.1-0.2 s on a 2-core CPU."""
 
+from seeclear_lite.config import get_config
+
 MICRO = ["model.channels=8", "model.head_dim=8", "model.lr_channels=8", "model.channel_mult=[1,2]",
-         "model.middle_blocks=1", "model.T=4", "data.gt_patch=16", "data.batch_size=2", "val.gt_patch=16",
+         "model.middle_blocks=1", "diffusion.T=4", "data.gt_patch=16", "data.batch_size=2", "val.gt_patch=16",
          "val.lpips=false", "val.every=0", "runtime.progress=false", "optim.warmup_steps=1", "optim.lr=1e-3"]
 
 
 def micro_config(*extra):
-    from seeclear_lite.training import get_train_config
-
-    return get_train_config("tiny", MICRO + list(extra))
+    return get_config("tiny", MICRO + list(extra))

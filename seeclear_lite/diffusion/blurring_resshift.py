@@ -50,6 +50,7 @@ from typing import Callable
 
 import torch
 
+from ..config import DiffusionConfig
 from .dct import check_patch_shape, patch_dct, patch_idct
 from .schedules import blur_schedule, eta_schedule, heat_eigenvalues
 
@@ -131,6 +132,19 @@ class BlurringResShift:
         self.lam = heat_eigenvalues(patch_size)                                      # [p, p]
         # tables indexed by t = 0..T (index 0 = the clean state): eta_0 = 0
         self._eta0 = torch.cat([self.eta.new_zeros(1), self.eta])                    # [T+1]
+
+    @classmethod
+    def from_config(cls, cfg: DiffusionConfig) -> "BlurringResShift":
+        """The diffusion of a run (:class:`seeclear_lite.config.DiffusionConfig`)."""
+        return cls(T=cfg.T, kappa=cfg.kappa, power=cfg.eta_power, patch_size=cfg.patch_size,
+                   sigma_b2_max=cfg.sigma_b2_max, min_noise_level=cfg.min_noise_level, etas_end=cfg.etas_end)
+
+    def scale_model_input(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """x_t / (3 kappa sqrt(eta_t) + 1): ResShift's pixel-mode input scaling (the 3-sigma rule keeps the
+        network's input about [-1, 1] at every noise level). ``t`` LongTensor[B], 1-based."""
+        _as_timesteps(t, 1, self.T, x_t.shape[0])
+        scale = 3.0 * self.kappa * self._eta0.sqrt() + 1.0                         # [T+1], float64, index = t
+        return x_t / extract(scale, t, x_t)
 
     def __repr__(self) -> str:
         return (f"BlurringResShift(T={self.T}, kappa={self.kappa}, power={self.power}, "

@@ -257,9 +257,9 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     sampler = getattr(sr_fn, "sampler", None)
     if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
         run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
-                          "preset": sr_fn.config.preset, "model": sr_fn.config.model.name,
-                          "incam": bool(sr_fn.config.model_config().incam),
-                          "category": bool(sr_fn.config.model_config().category)}
+                          "preset": sr_fn.config.preset, "model": sr_fn.config.preset,
+                          "incam": bool(sr_fn.config.model.incam),
+                          "category": bool(sr_fn.config.model.category)}
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
     atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))

@@ -1,9 +1,6 @@
-"""The Pixel Condenser U-Net (Sec. 3.1, App. C), its named configurations and its semantic hooks."""
+"""SeeClear (Sec. 3) in one module: the Pixel Condenser with the Semantic Distiller, InCAM and CaTeGory."""
 
-from .build import PLUGINS, build_model, register_plugin, required_plugins
 from .condenser import PixelCondenser
-from .conditioning import Conditioning, IdentityHook
-from .config import CONFIGS, ModelConfig, config_names, get_config, resshift_sqrt_eta
+from .seeclear import Condition, SeeClear, build_model, default_distiller
 
-__all__ = ["PLUGINS", "build_model", "register_plugin", "required_plugins", "PixelCondenser", "Conditioning",
-           "IdentityHook", "CONFIGS", "ModelConfig", "config_names", "get_config", "resshift_sqrt_eta"]
+__all__ = ["PixelCondenser", "Condition", "SeeClear", "build_model", "default_distiller"]

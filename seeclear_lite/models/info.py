@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import CONFIGS, get_config
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..config import get_model_config, preset_names
+from .seeclear import build_model
 
 
-def parameter_report(name: str, **overrides) -> dict:
-    """Build the model on the CPU (meta tensors would do, but the CPU is fast enough) and count."""
-    from .build import build_model
-
-    model = build_model(get_config(name, **overrides))
-    counts = model.parameter_counts()
-    modules = {"condenser": counts.pop("condenser"), "incam": counts.pop("incam", 0),
-               "category": counts.pop("category", 0), **counts}
+def parameter_report(name: str, **fields) -> dict:
+    """Build the model on the CPU and count its learnable parameters per part."""
+    modules = build_model(name, **fields).parameter_counts()
     return {"config": name, "total": sum(modules.values()), "modules": modules}
 
 
@@ -39,42 +38,35 @@ def flop_report(name: str, size: int = 512, steps: int = 15, clip_length: int = 
     attention; element-wise work, the DWT and the diffusion update are not counted, so this is a floor). The
     network runs on meta tensors (shapes only, no memory, seconds even for ``paper``); the distiller runs for
     real on a random LR clip, which also gives the conditioning's shapes."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from .build import build_model
-    from .conditioning import Conditioning
-
     if size % 4 or size < 16:
         raise ValueError(f"size must be a multiple of 4 (the x4 input is size/4) and >= 16, got {size}.")
-    cfg = get_config(name, T=steps, **overrides)
+    cfg = get_model_config(name, **overrides)
     lr01 = torch.rand(1, clip_length, 3, size // 4, size // 4, generator=torch.Generator().manual_seed(0))
-    dist_flops, cond_shapes = 0, None
-    if cfg.incam or cfg.category:
-        from ..semantics.plugin import distiller_for
-
-        distiller = distiller_for(cfg).requires_grad_(False)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            tokens, seg = distiller(lr01)
-        dist_flops, cond_shapes = counter.get_total_flops(), (tokens.shape, seg.shape)
+    real = build_model(cfg).eval()
     with torch.device("meta"):
         model = build_model(cfg).eval().requires_grad_(False)
         x = torch.empty(1, clip_length, 3, size, size)
         t = torch.full((1,), steps, dtype=torch.long)
-        cond = None if cond_shapes is None else Conditioning(n_frames=clip_length, tokens=torch.empty(cond_shapes[0]),
-                                                             seg=torch.empty(cond_shapes[1]))
+    # once per clip: the distiller for real (it has no meta kernels), the rest of condition() on meta tensors
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x, x, t) if cond is None else model(x, x, t, cond)
+        tokens, seg = real.distiller(lr01) if real.distiller is not None else (None, None)
+    dist_flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        cond = model.condition(None, x, distilled=None if tokens is None else (tokens.to("meta"), seg.to("meta")))
+    cond_flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, x, t, cond)
     call = counter.get_total_flops()
     by_op = {str(op).replace("aten.", ""): n for op, n in counter.get_flop_counts()["Global"].items()}
-    per_frame = (steps * call + dist_flops) / clip_length
+    per_frame = (steps * call + dist_flops + cond_flops) / clip_length
     return {"config": name, "size": size, "input_size": size // 4, "steps": steps, "clip_length": clip_length,
-            "network_call_flops": call, "distiller_flops_per_clip": dist_flops, "flops_per_frame": per_frame,
+            "network_call_flops": call, "distiller_flops_per_clip": dist_flops, "condition_flops_per_clip": cond_flops,
+            "flops_per_frame": per_frame,
             "network_share_by_op": {k: v / call for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="base", choices=list(CONFIGS), help="configuration name")
+    parser.add_argument("--config", default="base", choices=preset_names(), help="configuration name")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--flops", action="store_true",
                         help="also count the FLOPs of Algorithm 1 per output frame (Table 5's setting by default)")

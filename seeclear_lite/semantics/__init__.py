@@ -1,39 +1,28 @@
-"""Semantic Distiller and InCAM (Sec. 3.2, Eqs. 8–15).
+"""Semantic Distiller and InCAM (Sec. 3.2, Eqs. 8-15).
 
-- :mod:`.distiller`         the distiller contract S (Eqs. 8–9), cache, precompute to disk
+- :mod:`.distiller`         the distiller contract S (Eqs. 8-9), cache, precompute to disk
 - :mod:`.kmeans_distiller`  the default offline distiller (joint k-means over a clip; stands in for OpenSeeD)
 - :mod:`.precomputed`       a distiller that reads (O, P) from ``.npz`` / ``.pt`` files
-- :mod:`.modulation`        G: (γ, β) = G(P), F = (f ⊙ γ + β) + f (Eqs. 10–11)
-- :mod:`.cross_attention`   semantic embedding by cross-attention to the tokens (Eqs. 12–13)
-- :mod:`.instance_tokens`   instance encoder–decoder -> clip tokens O_c (Eq. 14)
+- :mod:`.modulation`        G: (γ, β) = G(P), F = (f ⊙ γ + β) + f (Eqs. 10-11)
+- :mod:`.cross_attention`   semantic embedding by cross-attention to the tokens (Eqs. 12-13)
+- :mod:`.instance_tokens`   instance encoder-decoder -> clip tokens O_c (Eq. 14)
 - :mod:`.mfsa`              multi-frame 3-D window self-attention on O_c · F̂ (Eq. 15)
-- :mod:`.incam`             the switchable hooks the Pixel Condenser calls
-- :mod:`.plugin`            InCAM from a ModelConfig; importing this package registers it with
-                            ``seeclear_lite.models.build`` (switches ``semantic_condition``, ``mfsa``, ``incam``)
+- :mod:`.incam`             InCAM: one block per insertion point of the Pixel Condenser
 """
 
-from .cross_attention import MultiHeadAttention, SemanticCrossAttention
+from .cross_attention import SemanticCrossAttention
 from .distiller import SemanticDistiller, check_lr_frames, clip_hash, precompute_distilled, save_distilled
-from .incam import (InCAMConfig, InCAMHook, TABLE2_ROWS, incam_parameter_count, make_clip_token_builder,
-                    make_decoder_hook, make_middle_hook)
+from .incam import InCAM, InCAMBlock
 from .instance_tokens import ClipTokenBuilder
 from .kmeans_distiller import KMeansDistiller, haar_texture_energy, rgb_to_lab
 from .mfsa import MultiFrameSelfAttention, window_partition, window_reverse
 from .modulation import SemanticModulation
 from .precomputed import PrecomputedDistiller
-from .plugin import distiller_for, incam_config_for, incam_plugin
 from .synthetic import moving_square_clip
-
-from ..models.build import register_plugin
-
-register_plugin("incam", incam_plugin)
 
 __all__ = [
     "SemanticDistiller", "KMeansDistiller", "PrecomputedDistiller", "check_lr_frames", "clip_hash",
-    "precompute_distilled", "save_distilled", "rgb_to_lab", "haar_texture_energy",
-    "SemanticModulation", "MultiHeadAttention", "SemanticCrossAttention", "ClipTokenBuilder",
-    "MultiFrameSelfAttention", "window_partition", "window_reverse",
-    "InCAMConfig", "InCAMHook", "TABLE2_ROWS", "make_middle_hook", "make_decoder_hook",
-    "make_clip_token_builder", "incam_parameter_count", "moving_square_clip",
-    "distiller_for", "incam_config_for", "incam_plugin",
+    "precompute_distilled", "save_distilled", "rgb_to_lab", "haar_texture_energy", "SemanticModulation",
+    "SemanticCrossAttention", "ClipTokenBuilder", "MultiFrameSelfAttention", "window_partition", "window_reverse",
+    "InCAM", "InCAMBlock", "moving_square_clip",
 ]

@@ -1,13 +1,9 @@
-"""Shared checks for InCAM's hooks: how a hook reads the condenser's ``cond`` object.
+"""How InCAM's parts read the per-clip condition.
 
-The Pixel Condenser processes a clip of N frames as B·N images and calls every hook as
-``f = hook(f, cond)`` with ``f`` [B·N, C, h, w]. ``cond`` is the condenser's ``Conditioning``
-(``seeclear_lite.models.conditioning``) or any object with the same attributes:
-
-- ``n_frames`` (int N),
-- ``tokens``  [B, N, k, d]      semantic tokens O (from the Semantic Distiller),
-- ``seg``     [B, N, c, h', w'] segmentation features P (resized here to f's h, w),
-- ``clip_tokens`` [B, K, d_c] or None (filled once per forward by ``ClipTokenBuilder``, Eq. 14).
+SeeClear runs a clip of N frames through its 2-D layers as B·N images, so every InCAM part receives
+``f [B·N, C, h, w]`` and ``cond`` (a :class:`seeclear_lite.models.Condition`, or any object with the same
+attributes): ``n_frames`` (N), ``tokens`` O ``[B, N, k, d]``, ``seg`` P ``[B, N, c, h', w']`` (resized here to
+f's h, w) and ``clip_tokens`` O_c ``[B, K, d_c]`` or None.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ import torch.nn.functional as F
 def clip_shape(f: torch.Tensor, cond) -> tuple[int, int]:
     """(B, N) for features f [B·N, C, h, w]; a clear error when f and cond disagree."""
     if f.dim() != 4:
-        raise ValueError(f"InCAM hooks take features [B*N, C, h, w], got shape {tuple(f.shape)}.")
+        raise ValueError(f"InCAM takes features [B*N, C, h, w], got shape {tuple(f.shape)}.")
     n = getattr(cond, "n_frames", None)
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"cond.n_frames must be a positive int (frames per clip), got {n!r}.")

@@ -86,6 +86,12 @@ def clip_hash(frames: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def _full_precision(x: torch.Tensor):
+    """The distiller runs outside any autocast region: a frozen preprocessor must give the same (O, P) whether
+    the network around it trains in bf16 or not (k-means distances in bf16 would move segment borders)."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 class SemanticDistiller(nn.Module):
     """Base class of every distiller S: ``(tokens O [B,N,k,d], seg P [B,N,c,h',w']) = S(lr_frames)``.
 
@@ -135,7 +141,7 @@ class SemanticDistiller(nn.Module):
         check_lr_frames(lr_frames)
         self.freeze()
         if self.cache_size == 0 or kwargs:
-            with torch.no_grad():
+            with torch.no_grad(), _full_precision(lr_frames):
                 out = self.distill(lr_frames, **kwargs)
             return self._check_output(out, lr_frames)
         keys = [self.signature() + clip_hash(clip) for clip in lr_frames]
@@ -146,7 +152,7 @@ class SemanticDistiller(nn.Module):
             if key in self._cache:
                 self._cache.move_to_end(key)
         if missing:
-            with torch.no_grad():
+            with torch.no_grad(), _full_precision(lr_frames):
                 tokens, seg = self._check_output(self.distill(lr_frames[missing]), lr_frames[missing])
             for j, i in enumerate(missing):
                 got[i] = (tokens[j], seg[j])

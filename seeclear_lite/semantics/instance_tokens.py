@@ -14,7 +14,7 @@ All layers are pre-LayerNorm transformer layers with residuals. Without a frame 
 function of the *set* of frame tokens, so O_c does not change when the frames (or the tokens inside a
 frame) are permuted; ``frame_embedding=True`` adds a learned per-frame-index vector and breaks that.
 
-In the Pixel Condenser it runs once per forward: ``cond.clip_tokens = builder(cond)`` (or ``builder(O)``).
+SeeClear runs it once per clip, in ``SeeClear.condition`` (Algorithm 1 line 24).
 """
 
 from __future__ import annotations
@@ -22,13 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cross_attention import MultiHeadAttention
-
-
-class _MLP(nn.Sequential):
-    def __init__(self, dim: int, ratio: float):
-        hidden = max(1, int(dim * ratio))
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+from ..blocks.attention import FeedForward, MultiHeadAttention
 
 
 class InstanceEncoderLayer(nn.Module):
@@ -37,7 +31,7 @@ class InstanceEncoderLayer(nn.Module):
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0):
         super().__init__()
         self.norm1, self.attn = nn.LayerNorm(dim), MultiHeadAttention(dim, heads)
-        self.norm2, self.mlp = nn.LayerNorm(dim), _MLP(dim, mlp_ratio)
+        self.norm2, self.mlp = nn.LayerNorm(dim), FeedForward(dim, mlp_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -52,7 +46,7 @@ class InstanceDecoderLayer(nn.Module):
         self.norm_m = nn.LayerNorm(dim)
         self.norm1, self.cross = nn.LayerNorm(dim), MultiHeadAttention(dim, heads)
         self.norm2, self.self_attn = nn.LayerNorm(dim), MultiHeadAttention(dim, heads)
-        self.norm3, self.mlp = nn.LayerNorm(dim), _MLP(dim, mlp_ratio)
+        self.norm3, self.mlp = nn.LayerNorm(dim), FeedForward(dim, mlp_ratio)
 
     def forward(self, q: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         q = q + self.cross(self.norm1(q), self.norm_m(memory))
@@ -102,8 +96,7 @@ class ClipTokenBuilder(nn.Module):
         return x
 
     def forward(self, tokens) -> torch.Tensor:
-        """O_c [B, K, d] from the frame tokens [B, N, k, in_dim], or from a ``cond`` with ``.tokens``
-        (the Pixel Condenser calls ``cond.clip_tokens = builder(cond)``)."""
+        """O_c [B, K, d] from the frame tokens [B, N, k, in_dim] (or from an object with ``.tokens``)."""
         if not isinstance(tokens, torch.Tensor):
             if getattr(tokens, "tokens", None) is None:
                 raise ValueError("ClipTokenBuilder needs the semantic tokens: pass O [B, N, k, d] or a cond whose "

@@ -115,7 +115,8 @@ class KMeansDistiller(SemanticDistiller):
         self.temperature, self.tex_scale, self.seed = float(temperature), float(tex_scale), int(seed)
         g = torch.Generator().manual_seed(seed)
         # fixed, frozen projection of the 11 descriptors to d dims (a buffer: no gradient, moves with .to())
-        self.register_buffer("projection", torch.randn(N_DESCRIPTORS, d, generator=g) / N_DESCRIPTORS ** 0.5)
+        self.register_buffer("projection", torch.randn(N_DESCRIPTORS, d, generator=g) / N_DESCRIPTORS ** 0.5,
+                             persistent=False)   # derived from the seed: not part of a checkpoint
 
     def signature(self) -> str:
         return (f"KMeansDistiller(k={self.k}, d={self.d}, n_segments={self.n_segments}, iters={self.iters}, "

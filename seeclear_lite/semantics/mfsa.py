@@ -10,7 +10,7 @@ whole clip (``window=(5, 8, 8)``, clamped to the clip's N and the feature map's 
 ``shift=True`` rolls the windows by half a window (Swin), with the usual mask so that tokens that were
 not neighbours before the roll do not attend to each other. Padding (h or w not a multiple of the
 window) is masked out. The block is pre-norm with a residual and, optionally, an MLP (PSRT's Swin block
-has one; the condenser plugin leaves it out because the condenser block B_j that follows has its own):
+has one; SeeClear leaves it out because the condenser unit B_j that follows has its own):
 ``Y = F̂ + W^O·Attn(LN(X))``, ``F̄ = Y + MLP(LN(Y))``, where X is the semantics-weighted input below.
 
 **How ``O_c · F̂`` is formed** (the paper only says the product "is akin to class activation mapping,
@@ -40,8 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._cond import clip_shape, require
-from .cross_attention import MultiHeadAttention
-from .instance_tokens import _MLP
+from ..blocks.attention import FeedForward, MultiHeadAttention
 
 
 def window_partition(x: torch.Tensor, win: tuple[int, int, int]) -> torch.Tensor:
@@ -99,7 +98,7 @@ class MultiFrameSelfAttention(nn.Module):
             nn.init.trunc_normal_(self.bias_table, std=0.02)
         else:
             self.bias_table = None
-        self.mlp = nn.Sequential(nn.LayerNorm(channels), _MLP(channels, mlp_ratio)) if mlp_ratio > 0 else None
+        self.mlp = nn.Sequential(nn.LayerNorm(channels), FeedForward(channels, mlp_ratio)) if mlp_ratio > 0 else None
         if clip_dim is not None:
             self.sem_norm = nn.LayerNorm(channels)
             self.sem_query = nn.Linear(channels, clip_dim)               # W_a

@@ -27,10 +27,15 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..config import RESUME_FREE_KEYS, ConfigError, TrainConfig, config_differences
+from ..models import build_model
 from ..utils.io import atomic_torch_save, atomic_write_text
-from .config import RESUME_FREE_KEYS, TrainConfig, config_differences
 
-CHECKPOINT_FORMAT = "seeclear_lite.checkpoint/1"
+#: Format 2: the model is one ``SeeClear`` (children condenser / incam / memory) and the config has a
+#: ``diffusion`` section holding T and the eta schedule. Format 1 (a PixelCondenser with hook modules) is upgraded
+#: on load (:func:`upgrade_v1`).
+CHECKPOINT_FORMAT = "seeclear_lite.checkpoint/2"
+FORMAT_V1 = "seeclear_lite.checkpoint/1"
 STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -80,19 +85,10 @@ def save_checkpoint(path: str | Path, state: dict, config: TrainConfig) -> Path:
     """Write ``state`` (model/ema/optimizer/... entries) with format, versions and config, atomically,
     plus the resolved config beside it. Returns the path."""
     ckpt = {"format": CHECKPOINT_FORMAT, "kit_version": __version__, "torch_version": str(torch.__version__),
-            "config": config.to_dict(), "model_config": config.model_config().to_dict(), **state}
-    ckpt["model_config"] = _plain(ckpt["model_config"])
+            "config": config.to_dict(), **state}
     path = atomic_torch_save(ckpt, path)
     atomic_write_text(config_sidecar(path), config.to_yaml())
     return path
-
-
-def _plain(d):
-    if isinstance(d, dict):
-        return {k: _plain(v) for k, v in d.items()}
-    if isinstance(d, tuple):
-        return [_plain(v) for v in d]
-    return d
 
 
 def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, ignore=RESUME_FREE_KEYS,
@@ -110,6 +106,8 @@ def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, 
     except Exception as err:
         raise CheckpointError(f"Could not read {path} as a SeeClear-lite checkpoint ({type(err).__name__}: "
                               f"{err}). Is it a file written by `python -m seeclear_lite train`?") from err
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
+        ckpt = upgrade_v1(ckpt, path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path} is not a SeeClear-lite checkpoint of format {CHECKPOINT_FORMAT!r} "
@@ -136,11 +134,9 @@ def checkpoint_config(ckpt: dict) -> TrainConfig:
 
 def load_model(path: str | Path, use_ema: bool = True, device=None, check_version: bool = True):
     """``(model, config, ckpt)``: the network of a checkpoint (EMA weights by default), in eval mode."""
-    from ..models import build_model
-
     ckpt = load_checkpoint(path, check_version=check_version)
     cfg = checkpoint_config(ckpt)
-    model = build_model(cfg.model_config())
+    model = build_model(cfg.model)
     weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
     model.load_state_dict(weights)
     if device is not None:
@@ -182,3 +178,76 @@ class CheckpointManager:
 
     def save_best(self, state: dict, config: TrainConfig) -> Path:
         return save_checkpoint(self.best_path, state, config)
+
+
+# --------------------------------------------------------------------------------------------- format 1
+#: The named network sizes of format 1 (``model.name``), and its CaTeGory sizes (other names used ``tiny``'s).
+_V1_NETS = {
+    "tiny": dict(channels=10, lr_channels=10, head_dim=10, window=4, tokens_k=8, token_dim=32),
+    "base": dict(channels=32, lr_channels=32, head_dim=32, window=8, tokens_k=16, token_dim=64),
+    "paper": dict(channels=180, lr_channels=90, head_dim=36, window=8, tokens_k=32, token_dim=256),
+}
+_V1_MEMORY = {
+    "tiny": dict(groups=4, items=8, texture_dim=32, heads=2, depth=1, ffn_mult=2, feat_pool=8),
+    "base": dict(groups=8, items=16, texture_dim=64, heads=4, depth=1, ffn_mult=2, feat_pool=16),
+    "paper": dict(groups=16, items=32, texture_dim=384, heads=8, depth=2, ffn_mult=4, feat_pool=16),
+}
+_V1_DIFFUSION = ("T", "kappa", "eta_power", "min_noise_level", "etas_end")
+_V1_INCAM = ("tokens_k", "token_dim", "seg_channels")
+#: Key renames of format 1's state dicts (old prefix -> new prefix), tried in order.
+_V1_KEYS = (("middle_hooks.", "incam.middle."), ("decoder_hooks.", "incam.decoder."),
+            ("clip_token_builder.", "incam.clip_tokens."), ("extras.category.", "memory."))
+_V1_MEMORY_KEYS = ((".to_q.", ".q."), (".to_k.", ".k."), (".to_v.", ".v."), (".to_out.", ".out."),
+                   (".ffn1.net.0.", ".norm_ffn1."), (".ffn1.net.1.", ".ffn1.0."), (".ffn1.net.3.", ".ffn1.2."),
+                   (".ffn2.net.0.", ".norm_ffn2."), (".ffn2.net.1.", ".ffn2.0."), (".ffn2.net.3.", ".ffn2.2."))
+
+
+def upgrade_v1_state_dict(state: dict) -> dict:
+    """A format-1 ``PixelCondenser`` state dict -> the ``SeeClear`` one (same tensors, new names)."""
+    out = {}
+    for key, value in state.items():
+        new = next((n + key[len(o):] for o, n in _V1_KEYS if key.startswith(o)), "condenser." + key)
+        if new.startswith("memory."):
+            for o, n in _V1_MEMORY_KEYS:
+                new = new.replace(o, n)
+        out[new] = value
+    return out
+
+
+def upgrade_v1_config(old: dict) -> dict:
+    """A format-1 training config -> format 2: ``model.name`` + ``model.overrides`` become the network's own
+    fields, T and the eta schedule move to ``diffusion``."""
+    new = {k: v for k, v in old.items() if k not in ("model", "diffusion", "runtime")}
+    name, over = old["model"]["name"], dict(old["model"].get("overrides") or {})
+    if name not in _V1_NETS:
+        raise ConfigError(f"model.name {name!r} is not a format-1 network ({', '.join(_V1_NETS)}).")
+    if not over.pop("normalize_input", True):
+        raise ConfigError("model.normalize_input=false has no equivalent any more (the diffusion scales x_t).")
+    net = {**_V1_NETS[name], **over}
+    model = {k: v for k, v in net.items() if k not in _V1_DIFFUSION + _V1_INCAM}
+    model["incam_sizes"] = {k: net[k] for k in _V1_INCAM if k in net}
+    if model["incam_sizes"].get("seg_channels") == net["tokens_k"] + 4 or not any(
+            net.get(s) for s in ("semantic_condition", "mfsa", "incam", "category")):
+        model["incam_sizes"].pop("seg_channels", None)
+    model["memory_sizes"] = dict(_V1_MEMORY.get(name, _V1_MEMORY["tiny"]))
+    new["model"] = model
+    new["diffusion"] = {**old.get("diffusion", {}), **{k: net[k] for k in _V1_DIFFUSION if k in net}}
+    new["runtime"] = {**old.get("runtime", {}), "fast": False}
+    return new
+
+
+def upgrade_v1(ckpt: dict, path: Path) -> dict:
+    """Load a checkpoint written before the ``SeeClear`` module (format 1): same weights, new names."""
+    try:
+        cfg = upgrade_v1_config(ckpt["config"])
+        TrainConfig.from_dict(cfg)
+    except (ConfigError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is a format-1 checkpoint whose config cannot be upgraded ({err}); retrain "
+                              f"it with this kit version.") from None
+    # the parameters keep their order (condenser, InCAM, CaTeGory), so the optimiser state stays valid
+    out = {k: v for k, v in ckpt.items() if k != "model_config"}
+    out.update(format=CHECKPOINT_FORMAT, config=cfg, kit_version=__version__, upgraded_from=FORMAT_V1)
+    for key in ("model", "ema"):
+        if isinstance(ckpt.get(key), dict):
+            out[key] = upgrade_v1_state_dict(ckpt[key])
+    return out

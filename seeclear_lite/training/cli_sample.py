@@ -94,6 +94,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
         fps=8.0, overwrite=False, progress=True, gif_frames=120, log=print) -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds."""
     from .. import __version__
+    from ..diffusion import BlurringResShift
     from ..data.io import to_uint8, write_image
     from ..degradation import bicubic_upsample
     from ..utils import get_device
@@ -104,11 +105,11 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     output = Path(output)
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
-    mc = cfg.model_config()
-    if steps is not None and steps != mc.T:
-        raise ValueError(f"--steps {steps}: this model was trained for T={mc.T} diffusion steps and the sampler runs "
+    T = cfg.diffusion.T
+    if steps is not None and steps != T:
+        raise ValueError(f"--steps {steps}: this model was trained for T={T} diffusion steps and the sampler runs "
                          f"all of them (respaced sampling is not implemented in this version); omit --steps or "
-                         f"pass --steps {mc.T}.")
+                         f"pass --steps {T}.")
     form = form or cfg.diffusion.form
     frames = _checked_frames(Path(source), max_frames)
     first = next(frames)                     # decoding errors surface before anything is written
@@ -118,11 +119,11 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
 
         total = len(list_frames(Path(source))[:max_frames])
     prepare_output_dir(output, OUTPUTS, overwrite, option="--output")
-    diffusion = cfg.make_diffusion()
+    diffusion = BlurringResShift.from_config(cfg.diffusion)
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
                            progress=progress)
     log(f"sampling {total if total is not None else 'all'} frames {first.shape[-1]}x{first.shape[-2]} -> x4 on "
-        f"{device} ({mc.T} steps, form {form!r}, clips of {cfg.data.clip_length})")
+        f"{device} ({T} steps, form {form!r}, clips of {cfg.data.clip_length})")
     pending: dict[int, torch.Tensor] = {}    # LR frames read but not yet written (at most one clip)
 
     def lr_frames():
@@ -144,7 +145,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
         atomic_write_bytes(output / "side_by_side.gif", encode_gif(gif, fps))
     record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
               "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
-              "steps": mc.T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
+              "steps": T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
               "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
               "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
     atomic_write_text(output / "sample.json", json.dumps(record, indent=1) + "\n")

@@ -20,13 +20,13 @@ import json
 import sys
 from pathlib import Path
 
+from ..config import ConfigError, get_config, preset_names
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
-    from .config import preset_names
-
     parser.add_argument("--config", default="tiny", choices=preset_names(), help="named preset (default: tiny)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=1e-4")
     parser.add_argument("--config-file", type=Path, default=None, help="YAML/JSON file of overrides")
@@ -39,14 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
-    from .config import ConfigError, get_train_config
     from .engine import NonFiniteLossError, train
 
     overrides = list(args.overrides)
     if args.device is not None:
         overrides.append(f"runtime.device={args.device}")
     try:
-        cfg = get_train_config(args.config, overrides, config_file=args.config_file)
+        cfg = get_config(args.config, overrides, config_file=args.config_file)
     except (ConfigError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,8 +6,9 @@ One step (Eq. 25 and the Charbonnier loss of Sec. 4.1):
 2. ``x0`` = HR frames, ``y`` = bicubic-upsampled LR frames, both in [-1, 1] (``step.prepare_batch``);
 3. per clip, t ~ U{1..T} and the noise are drawn from a generator seeded by (seed, step, position of the clip
    in the global batch), so the draws do not depend on the process count or on any global RNG;
-4. ``x_t = q_sample(x0, y, t, noise)`` (Eq. 25), ``x0_hat = model(x_t, y, t)`` (bf16 autocast on CUDA, fp32
-   on the CPU), ``loss = charbonnier(x0_hat, x0)``;
+4. ``cond = model.condition(lr, y)``, then :func:`~.losses.diffusion_loss`: ``x_t = q_sample(x0, y, t, noise)``
+   (Eq. 25), ``x0_hat = model(scale_model_input(x_t, t), y, t, cond)`` (bf16 autocast on CUDA, fp32 on the CPU),
+   Charbonnier(x0_hat, x0);
 5. NaN/inf guard (all processes agree), backward, global gradient-norm clipping, Adam(0.5, 0.999), cosine LR
    with warm-up, EMA of the weights.
 
@@ -16,9 +17,9 @@ throughput, a CSV + JSON history (loss, LR, gradient norm, data and compute time
 LPIPS), checkpoints with exact resume (model, EMA, optimiser, scheduler, step, RNG states, data order),
 DistributedDataParallel under torchrun.
 
-The loss, optimiser and schedule are the ones of :mod:`.losses` and :mod:`.step` (reused, not re-written);
-the engine composes its own step instead of calling ``step.train_step`` because it needs the per-clip draws
-(3), autocast and the guard between backward and the optimiser step.
+The loss, optimiser and schedule are the ones of :mod:`.losses` and :mod:`.step`; the engine composes its own
+step instead of calling ``step.train_step`` because it needs the per-clip draws (3), autocast, the memory
+carried across clips and the guard between backward and the optimiser step.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from ..utils.device import device_name
 from ..utils.io import atomic_write_text
 from . import distributed as dist_utils
 from .checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
-from .config import TrainConfig
+from ..config import TrainConfig
+from ..diffusion import BlurringResShift
+from ..models import build_model
 from .ema import EMA
-from .losses import charbonnier_loss
+from .losses import diffusion_loss
 from .sampler import ResumableBatchSampler
 from .step import make_optimizer, make_scheduler, prepare_batch, sample_timesteps
 
@@ -104,11 +107,8 @@ class Trainer:
             torch.set_num_threads(cfg.runtime.cpu_threads)
         seed_everything(cfg.seed)
 
-        from ..models import build_model
-
-        mc = cfg.model_config()
-        self.diffusion = cfg.make_diffusion()
-        self.model = build_model(mc).to(self.device)
+        self.diffusion = BlurringResShift.from_config(cfg.diffusion)
+        self.model = build_model(cfg.model).to(self.device)
         if cfg.runtime.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
@@ -133,24 +133,11 @@ class Trainer:
             self._resume(resume)
 
     # ------------------------------------------------------------------------------------------ stages
-    def _stage_parameters(self, train: str) -> list[torch.nn.Parameter]:
-        """The parameters a stage trains (Sec. 4.1): condenser = everything but CaTeGory, memory = CaTeGory."""
-        try:
-            from ..memory import split_parameters
-
-            memory, rest = split_parameters(self.model)
-        except ImportError:
-            memory, rest = [], list(self.model.parameters())
-        if train == "memory" and not memory:
-            raise ValueError(f"stage {self.cfg.stages[self.stage].name!r} trains 'memory' but the model has no "
-                             f"CaTeGory (model.category is false): drop the stage or switch model.category on.")
-        return {"condenser": rest, "memory": memory, "all": memory + rest}[train]
-
     def _enter_stage(self, index: int) -> None:
         """Freeze/unfreeze for stage ``index``, a fresh Adam and cosine schedule, (re)wrap for DDP / compile."""
         self.stage = index
         st, o = self.cfg.stages[index], self.cfg.optim
-        params = self._stage_parameters(st.train)
+        params = self.model.trainable(st.train)
         ids = {id(p) for p in params}
         for p in self.model.parameters():
             p.requires_grad_(id(p) in ids)
@@ -160,12 +147,10 @@ class Trainer:
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            from .sampling import needs_semantics
-
             # (a depthwise conv's size-1 dim gives harmless "grad strides do not match bucket view" notes)
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             net = DDP(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                      find_unused_parameters=needs_semantics(self.model))
+                      find_unused_parameters=self.cfg.model.needs_semantics)
         if self.cfg.runtime.compile:
             net = torch.compile(net)
         self.net = net
@@ -191,26 +176,23 @@ class Trainer:
         With ``data.clips_per_sample = k > 1`` a sample holds k consecutive clips: the CaTeGory memory is updated
         after each clip from its decoder features, without detaching (Algorithm 1 lines 42-44), and read by the
         next, so the loss of later clips trains the memory update M (Eqs. 16-18) as well as its read-out."""
-        from .sampling import find_memory, make_conditioning
-
         if self.device.type == "cuda":   # pinned host memory -> asynchronous copies
             batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         x0_all, y_all = prepare_batch(batch, self.diffusion, self.device)
         lr_all = batch["lr"].to(self.device)
         m, k = self.cfg.data.clip_length, self.cfg.data.clips_per_sample
-        category = find_memory(self.model) if k > 1 else None
+        carry = k > 1 and self.model.memory is not None
         memory, total = None, 0.0
         for c in range(k):
             x0, y, lr = (v[:, c * m:(c + 1) * m] for v in (x0_all, y_all, lr_all))
             t, noise = self.draws(step, x0, c)
-            x_t = self.diffusion.q_sample(x0, y, t, noise=noise).to(x0.dtype)   # Eq. 25
-            cond = make_conditioning(self.model, lr, memory)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                x0_hat = self.net(x_t, y, t) if cond is None else self.net(x_t, y, t, cond)
-            total = total + charbonnier_loss(x0_hat.float(), x0, eps=self.cfg.optim.charbonnier_eps)
-            if category is not None and c < k - 1 and cond is not None and cond.clip_tokens is not None:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    memory = category.update(memory, cond.decoder_feats, cond.clip_tokens, detach=False)
+                cond = self.model.condition(lr, y, memory)                        # lines 5-7, 24
+                loss, feats = diffusion_loss(self.net, self.diffusion, x0, y, t, noise, cond,
+                                             eps=self.cfg.optim.charbonnier_eps, return_features=True)
+                if carry and c < k - 1:
+                    memory = self.model.update_memory(memory, feats, cond, detach=False)   # lines 42-44
+            total = total + loss
         return total / k
 
     def _train_step(self, batch: dict) -> dict:
@@ -300,9 +282,7 @@ class Trainer:
             from .validation import Validator
 
             self.validator = Validator(self.cfg, self.diffusion, self.device, log=self.log)
-        from ..models import build_model
-
-        net = build_model(self.cfg.model_config()).to(self.device)
+        net = build_model(self.cfg.model).to(self.device)
         self.ema.copy_to(net)
         return self.validator(net.eval())
 

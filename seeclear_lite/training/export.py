@@ -169,7 +169,7 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
     weights = half_weights(ck["ema"] if ck.get("ema") is not None else ck["model"])
     timing = ck.get("timing") or {}
     shipped = {"format": CHECKPOINT_FORMAT, "kit_version": ck.get("kit_version"), "config": ck["config"],
-               "model_config": ck["model_config"], "model": weights, "ema": weights,   # same tensors: stored once
+               "model": weights, "ema": weights,   # same tensors: stored once
                "step": ck["step"], "stage": ck["stage"], "best": ck.get("best"), "timing": timing,
                "weights": "EMA, float16", "exported_from": src.name}
     atomic_torch_save(shipped, out)
@@ -179,7 +179,7 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
     history = ck.get("history") or []
     record = {
         "checkpoint": out.name, "size_bytes": size, "fits_in_repo": size <= MAX_SHIPPED_BYTES,
-        "exported_from": str(src), "preset": cfg.preset, "model": cfg.model.name,
+        "exported_from": str(src), "preset": cfg.preset,
         "parameters": sum(v.numel() for k, v in weights.items() if v.is_floating_point()),
         "step": ck["step"], "total_steps_planned": cfg.total_steps,
         "finished": ck["step"] >= cfg.total_steps,

@@ -29,3 +29,17 @@ def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = CHAR
     if reduction == "none":
         return loss
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+
+
+def diffusion_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                   cond=None, eps: float = CHARBONNIER_EPS, return_features: bool = False):
+    """The training loss of one batch of clips (Sec. 4.1): ``x_t = q_sample(x0, y, t, noise)`` (Eq. 25),
+    ``x0_hat = model(scale_model_input(x_t, t), y, t, cond)``, Charbonnier between x0_hat and x0.
+
+    ``x0``, ``y`` ``[B, N, 3, H, W]`` (or ``[B, 3, H, W]``) in [-1, 1]; ``t`` LongTensor[B] in 1..T. Returns the
+    loss, and the decoder features with ``return_features`` (to update the CaTeGory memory across clips)."""
+    x_t = diffusion.q_sample(x0, y, t, noise=noise).to(x0.dtype)
+    out = model(diffusion.scale_model_input(x_t, t), y, t, cond, return_features=return_features)
+    x0_hat, feats = out if return_features else (out, None)
+    loss = charbonnier_loss(x0_hat.float(), x0.float(), eps=eps)
+    return (loss, feats) if return_features else loss

@@ -17,94 +17,51 @@ the convenience form that returns the whole video as one tensor (it holds every 
 
 Conditioning
 ------------
-The baseline needs no conditioning. A model with semantic modules needs the Semantic Distiller's tokens O and
-segmentation features P (Sec. 3.2, Eqs. 8-9; Algorithm 1 line 7: once per clip, from the LR frames) in its
-:class:`~seeclear_lite.models.Conditioning`, plus the memory state for CaTeGory. :func:`make_conditioning`
-uses ``model.make_conditioning(lr01, memory)`` if the model defines one (a hook for a real OpenSeeD wrapper),
-else the kit's default offline distiller sized for the model
-(:func:`seeclear_lite.semantics.plugin.distiller_for`), built once per model.
+Each clip is conditioned once (:meth:`seeclear_lite.models.SeeClear.condition`: the Semantic Distiller, the
+clip tokens, the memory read and the LR pyramid; Algorithm 1 lines 5-7 and 24), then denoised in T steps, then
+the memory is updated from the decoder features of the last step (:meth:`~seeclear_lite.models.SeeClear.update_memory`).
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import torch
 
-from ..models import Conditioning
+from ..diffusion import BlurringResShift
 from ..utils.ranges import to_diffusion_range, to_image_range
 
 
-def _unwrap(model):
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
-
-
-def needs_semantics(model) -> bool:
-    cfg = getattr(_unwrap(model), "config", None)
-    return bool(cfg is not None and (cfg.semantic_condition or cfg.mfsa or cfg.incam or cfg.category))
-
-
-def find_memory(model):
-    """The model's CaTeGory module (Sec. 3.3), or None."""
-    try:
-        from ..memory import CaTeGory
-    except ImportError:
-        return None
-    for m in _unwrap(model).modules():
-        if isinstance(m, CaTeGory):
-            return m
-    return None
-
-
-_DISTILLERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def default_distiller(model):
-    """The frozen default Semantic Distiller of ``model`` (one per model, on the model's device)."""
-    base = _unwrap(model)
-    if base not in _DISTILLERS:
-        from ..semantics.plugin import distiller_for
-
-        device = next(base.parameters()).device
-        _DISTILLERS[base] = distiller_for(base.config).to(device)
-    return _DISTILLERS[base]
-
-
-def make_conditioning(model, lr01: torch.Tensor, memory=None) -> Conditioning | None:
-    """The :class:`Conditioning` of one batch of clips ``lr01 [B, m, 3, h, w]`` in [0, 1] (see module doc);
-    None for the baseline."""
-    base = _unwrap(model)
-    if hasattr(base, "make_conditioning"):
-        return base.make_conditioning(lr01, memory)
-    if not needs_semantics(base):
-        return None
-    tokens, seg = default_distiller(base)(lr01)          # Eqs. 8-9, once per clip (Algorithm 1 line 7)
-    return Conditioning(n_frames=lr01.shape[1], tokens=tokens, seg=seg, memory=memory)
+def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
+    """``net(x_t, y, t) -> x0_hat`` for :meth:`BlurringResShift.sample`: scales x_t as the diffusion says and
+    calls the model with the clip's condition (Alg. 1 lines 8-40). With ``features`` (a dict) the decoder
+    features of the latest call are kept in ``features["feats"]`` for the memory update."""
+    def net(x_t, y, t):
+        out = model(diffusion.scale_model_input(x_t, t), y, t, cond, return_features=features is not None)
+        if features is None:
+            return out
+        x0_hat, features["feats"] = out
+        return x0_hat
+    return net
 
 
 @torch.no_grad()
 def sample_clip(model, diffusion, lr01: torch.Tensor, *, form: str = "consistent",
-                generator: torch.Generator | None = None, memory=None, progress: bool = False):
-    """One batch of clips ``lr01 [B, m, 3, h, w]`` ([0, 1]) -> ``(sr01 [B, m, 3, H, W], new memory or None)``.
+                generator: torch.Generator | None = None, memory=None, progress: bool = False,
+                callback: Callable | None = None):
+    """One batch of clips ``lr01 [B, m, 3, h, w]`` ([0, 1]) -> ``(sr01 [B, m, 3, H, W], memory for the next clip)``
+    (Algorithm 1 for one clip; the memory is None for a model without CaTeGory).
 
-    The m frames of a clip go through the network together, in parallel (one batch of B*m images).
-    ``sr01`` is the sampler's x0 estimate mapped back to [0, 1] and clamped (not quantized); ``progress``
-    shows a bar over the diffusion steps."""
+    The m frames of a clip go through the network together. ``sr01`` is the sampler's x0 estimate mapped to
+    [0, 1] and clamped (not quantized). ``callback(t, x_t, x0_hat)`` sees every step (trajectories)."""
     y = diffusion.upsample_lr(to_diffusion_range(lr01))
-    cond = make_conditioning(model, lr01, memory)
-
-    def net(x_t, yy, t):
-        return model(x_t, yy, t) if cond is None else model(x_t, yy, t, cond)
-
-    x0 = diffusion.sample(net, y, form=form, generator=generator, progress=progress)
-    new_memory = None
-    category = find_memory(model)
-    if category is not None and cond is not None and getattr(cond, "clip_tokens", None) is not None:
-        new_memory = category.update(memory, cond.decoder_feats, cond.clip_tokens)   # Alg. 1 lines 42-44
+    cond = model.condition(lr01, y, memory)                                  # lines 5-7, 24
+    last: dict = {}
+    x0 = diffusion.sample(denoiser(model, diffusion, cond, last), y, form=form, generator=generator,
+                          progress=progress, callback=callback)              # lines 8-41
+    new_memory = model.update_memory(memory, last["feats"], cond)            # lines 42-44
     return to_image_range(x0).clamp(0.0, 1.0), new_memory
 
 
@@ -297,7 +254,7 @@ def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, 
 
     device = get_device(device=device)
     model, cfg, _ = load_model(checkpoint, use_ema=use_ema, device=device)
-    sampler = VideoSampler(model, cfg.make_diffusion(), clip_length=cfg.data.clip_length,
+    sampler = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=cfg.data.clip_length,
                            form=form or cfg.diffusion.form, seed=seed, device=device)
 
     def super_resolve(lr: torch.Tensor) -> torch.Tensor:

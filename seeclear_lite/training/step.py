@@ -1,21 +1,16 @@
-"""One training step of the Pixel Condenser with Blurring ResShift (Sec. 4.1; Algorithm 1's training
-counterpart), and the optimiser / LR schedule of the paper: Adam with beta = (0.5, 0.999), cosine
-annealing. The training engine of a later issue reuses these pieces.
-
-``train_step``: draw t uniformly in 1..T (ResShift draws uniformly too; the paper does not say), build
-``x_t = diffusion.q_sample(x0, y, t)`` (Eq. 25, the marginal: all that training needs), predict
-``x0_hat = model(x_t, y, t)`` and minimise the Charbonnier loss between ``x0_hat`` and the HR frames.
+"""One training step of SeeClear with Blurring ResShift (Sec. 4.1) and the paper's optimiser and schedule:
+Adam with beta = (0.5, 0.999), cosine annealing. t is drawn uniformly in 1..T (ResShift does the same; the
+paper does not say); the loss is :func:`~seeclear_lite.training.losses.diffusion_loss`, the engine's too.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 
 from ..utils.ranges import to_diffusion_range
-from .losses import charbonnier_loss
+from .losses import CHARBONNIER_EPS, diffusion_loss
 
 #: Adam betas of the paper (Sec. 4.1).
 PAPER_BETAS = (0.5, 0.999)
@@ -75,22 +70,19 @@ def prepare_batch(batch: dict, diffusion, device: torch.device | None = None) ->
 
 
 def train_step(model: torch.nn.Module, diffusion, batch: dict, optimizer: torch.optim.Optimizer,
-               scheduler=None, *, loss_fn: Callable = charbonnier_loss, generator: torch.Generator | None = None,
-               grad_clip: float | None = None, model_kwargs: dict | None = None) -> dict:
-    """One optimisation step; returns ``{"loss": float, "lr": float, "t": LongTensor[B]}``.
-
-    ``model(x_t, y, t, **model_kwargs) -> x0_hat``; ``diffusion`` needs ``T``, ``q_sample`` and (when the
-    batch has no ``"y"``) ``upsample_lr``, as :class:`seeclear_lite.diffusion.BlurringResShift`. ``generator``
-    draws t and the noise reproducibly (it must live on the batch's device).
-    """
+               scheduler=None, *, generator: torch.Generator | None = None, grad_clip: float | None = None,
+               eps: float = CHARBONNIER_EPS) -> dict:
+    """One optimisation step of a :class:`~seeclear_lite.models.SeeClear` on a batch of clips (``{"gt", "lr"}``
+    in [0, 1], ``[B, N, 3, H, W]``); returns ``{"loss": float, "lr": float, "t": LongTensor[B]}``. ``generator``
+    (on the batch's device) draws t and the noise reproducibly."""
     device = next(model.parameters()).device
     model.train()
     x0, y = prepare_batch(batch, diffusion, device)
     t = sample_timesteps(x0.shape[0], diffusion.T, generator=generator, device=device)
     noise = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
-    x_t = diffusion.q_sample(x0, y, t, noise=noise).to(x0.dtype)  # Eq. 25
-    x0_hat = model(x_t, y, t, **(model_kwargs or {}))
-    loss = loss_fn(x0_hat, x0)
+    lr = batch.get("lr")
+    cond = model.condition(None if lr is None else lr.to(device), y)        # once per clip
+    loss = diffusion_loss(model, diffusion, x0, y, t, noise, cond, eps=eps)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip is not None:

@@ -13,7 +13,7 @@ import time
 import torch
 
 from ..metrics import psnr, ssim
-from .config import TrainConfig
+from ..config import TrainConfig
 from .sampling import sample_clip
 
 

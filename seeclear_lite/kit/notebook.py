@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .utils.device import get_device, resolve_profile
-from .utils.io import atomic_write_bytes, atomic_write_text
+from .. import __version__
+from ..utils.device import get_device, resolve_profile
+from ..utils.io import atomic_write_bytes, atomic_write_text
 
 
 def seed_everything(seed: int) -> None:
@@ -104,7 +104,7 @@ def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathL
     dev = get_device(profile, device)
     seed_everything(seed)
     if results_dir is None:
-        default = Path(__file__).resolve().parents[1] / "results"  # the repo's results/, whatever the cwd
+        default = Path(__file__).resolve().parents[2] / "results"  # the repo's results/, whatever the cwd
         results_dir = Path(os.environ.get("SEECLEAR_RESULTS", default)) / "interactive"
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ..wavelet import dwt2, wavedec2
+from ...wavelet import dwt2, wavedec2
 from .core import ExerciseError, call, compare, diagnose, exercise, fresh_generator, passed, planted, reference
 
 __all__ = ["check_haar_dwt", "check_haar_pyramid"]

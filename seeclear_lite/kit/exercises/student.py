@@ -1,4 +1,4 @@
-"""Generate the student copies of the notebooks: ``python -m seeclear_lite.exercises.student [--check]``.
+"""Generate the student copies of the notebooks: ``python -m seeclear_lite.kit.exercises.student [--check]``.
 
 In a source notebook an exercise is a cell tagged ``exercise`` (the task, in markdown, whose text names
 it "Exercise N.M") followed by a cell tagged ``solution`` that holds only imports and function
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     stale = generate(check=args.check)
     if args.check and stale:
-        print(f"Student copies out of date: {stale}. Run: python -m seeclear_lite.exercises.student")
+        print(f"Student copies out of date: {stale}. Run: python -m seeclear_lite.kit.exercises.student")
         return 1
     print(("updated: " + ", ".join(stale)) if stale else "student copies are up to date")
     return 0

@@ -13,16 +13,16 @@ import math
 
 import torch
 
-from ..memory import CaTeGory, CaTeGoryConfig
+from ...config import MemoryConfig
+from ...memory import CaTeGory
 from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "06_category_memory"
 
 
 def _category(groups: int, items: int, texture_dim: int, c_momentum: float = 0.1) -> CaTeGory:
-    cfg = CaTeGoryConfig(token_dim=4, level_channels=(4,), groups=groups, items=items, texture_dim=texture_dim,
-                         heads=1, c_momentum=c_momentum)
-    return CaTeGory(cfg).double()
+    sizes = MemoryConfig(groups=groups, items=items, texture_dim=texture_dim, heads=1, c_momentum=c_momentum)
+    return CaTeGory((4,), token_dim=4, sizes=sizes).double()
 
 
 def _dtype(id: str, got, want: torch.Tensor, what: str) -> None:

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
-from ..models.conditioning import Conditioning
-from ..semantics.cross_attention import MultiHeadAttention
-from ..semantics.modulation import SemanticModulation
+from ...blocks.attention import MultiHeadAttention
+from ...semantics.modulation import SemanticModulation
 from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "05_semantic_distiller_incam"
@@ -47,7 +47,7 @@ def _modulation_reference(f, seg, w1, b1, w2, b2):
     with torch.no_grad():
         for p, v in ((g.conv1.weight, w1), (g.conv1.bias, b1), (g.conv2.weight, w2), (g.conv2.bias, b2)):
             p.copy_(v)
-        cond = Conditioning(n_frames=f.shape[0], seg=seg[None])
+        cond = SimpleNamespace(n_frames=f.shape[0], seg=seg[None])
         return g(f, cond)
 
 
@@ -159,7 +159,7 @@ def _attend(x, tokens, wq, wk, wv, heads, scale=None, softmax_dim=-1, interleave
 def _cross_attention_reference(x, tokens, wq, wk, wv, heads):
     """Through the package's MultiHeadAttention: W^Q, W^K, W^V given (row-vector convention), biases 0, W^O = I."""
     c, d = wq.shape[0], wk.shape[0]
-    m = MultiHeadAttention(c, heads, kv_dim=d).to(x.dtype)
+    m = MultiHeadAttention(c, heads, ctx_dim=d).to(x.dtype)
     with torch.no_grad():
         for lin, wt in ((m.q, wq), (m.k, wk), (m.v, wv), (m.out, torch.eye(c, dtype=x.dtype))):
             lin.weight.copy_(wt.T)      # nn.Linear computes x @ weight.T

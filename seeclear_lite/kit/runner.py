@@ -17,10 +17,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .utils.device import PROFILES, resolve_profile
-from .utils.io import atomic_write_text
+from ..utils.device import PROFILES, resolve_profile
+from ..utils.io import atomic_write_text
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 #: Parameters every notebook receives, per profile (RESULTS_DIR is added at run time).

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import torch
 
+from ..config import get_config, parse_override
+
 #: Table 2's rows, in order (row id -> label).
 ROWS: dict[str, str] = {
     "baseline": "Baseline",
@@ -64,7 +66,7 @@ METRICS = (("psnr", "PSNR ↑", True), ("ssim", "SSIM ↑", True), ("lpips", "LP
 
 #: The micro network of the smoke profile (a few hundred k parameters at most, T = 4 steps).
 _MICRO = ["model.channels=8", "model.head_dim=8", "model.lr_channels=8", "model.channel_mult=[1,2]",
-          "model.middle_blocks=1", "model.T=4"]
+          "model.middle_blocks=1", "diffusion.T=4"]
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", "tiny", tuple(_MICRO + [
-        "model.seg_channels=12", "data.gt_patch=16", "data.batch_size=2", "optim.lr=1e-3",
+        "data.gt_patch=16", "data.batch_size=2", "optim.lr=1e-3",
         "optim.warmup_steps=1", "optim.ema_decay=0.9", "runtime.cpu_threads=1"]), steps=4, eval_patch=32, eval_frames=8,
         note="micro network, a few steps: checks the machinery only"),
     "cpu": Profile("cpu", "tiny", (
-        "model.seg_channels=12", "model.T=8", "data.gt_patch=32", "data.batch_size=2", "optim.lr=5e-4",
+        "diffusion.T=8", "data.gt_patch=32", "data.batch_size=2", "optim.lr=5e-4",
         "optim.warmup_steps=5", "optim.ema_decay=0.99", "runtime.cpu_threads=1"), steps=60, eval_patch=64, eval_frames=8,
         note="tiny network on the sample clips: minutes on a CPU, far too short to rank the rows"),
     "gpu": Profile("gpu", "base", ("data.clips_per_sample=2",), steps=20_000, eval_patch=None,
@@ -112,8 +114,6 @@ def row_config(row: str, profile: str | Profile = "smoke", *, seed: int = 0, ste
     """The :class:`~seeclear_lite.training.TrainConfig` of one Table 2 row: the profile's shared settings,
     the row's switches (``model.<switch>=...``), the budget as stages, validation off (evaluation comes
     after training)."""
-    from .config import get_train_config
-
     if row not in ROWS:
         raise ValueError(f"Unknown ablation row {row!r}: choose from {', '.join(ROWS)}.")
     prof = _profile(profile)
@@ -125,12 +125,10 @@ def row_config(row: str, profile: str | Profile = "smoke", *, seed: int = 0, ste
                  "runtime.progress": False, "runtime.ckpt_every": 10 ** 9, "runtime.keep_last": 1,
                  "stages": _stages(row, n)}
     overrides.update(dict(_kv(o) for o in extra))
-    return get_train_config(prof.preset, overrides)
+    return get_config(prof.preset, overrides)
 
 
 def _kv(text: str):
-    from .config import parse_override
-
     return parse_override(text)
 
 
@@ -149,7 +147,7 @@ def held_out_clips(cfg, profile: Profile) -> list[dict]:
     from ..data.samples import VALIDATION_CLIP, load_sample_clip
 
     if cfg.val.source != "samples":
-        from .validation import build_dataset
+        from ..training.validation import build_dataset
 
         data = build_dataset(cfg.val, cfg, train=False)
         names = sorted({name for name, _ in data.windows})
@@ -199,7 +197,7 @@ def evaluate_model(model, diffusion, clips: list[dict], *, clip_length: int = 5,
     averaged over frames, tMAE per video averaged over videos. Frames are rounded to 8 bits first."""
     from ..data.io import quantize
     from ..metrics import psnr, ssim, temporal_error
-    from .sampling import VideoSampler
+    from ..training.sampling import VideoSampler
 
     device = device if device is not None else next(model.parameters()).device
     p = s = lp = tm = 0.0
@@ -300,7 +298,7 @@ def run_ablation(out, profile: str | Profile = "smoke", *, rows=None, seed: int 
 def _run_rows(result, out, prof, rows, seed, budget, extra, lpips_module, device, log, keep_models,
               keep_checkpoints) -> None:
     from ..models import build_model
-    from .engine import Trainer
+    from ..training.engine import Trainer
 
     clips = None
     for row in rows:
@@ -313,7 +311,7 @@ def _run_rows(result, out, prof, rows, seed, budget, extra, lpips_module, device
         trainer = Trainer(cfg, out / "runs" / row, device=device, log=lambda *a, **k: None)
         summary = trainer.fit()
         train_s = time.perf_counter() - t0
-        model = build_model(cfg.model_config()).to(device)
+        model = build_model(cfg.model).to(device)
         trainer.ema.copy_to(model)                       # evaluate the EMA weights, as validation does
         t1 = time.perf_counter()
         metrics = evaluate_model(model.eval(), trainer.diffusion, clips, clip_length=cfg.data.clip_length,
@@ -352,7 +350,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import ConfigError
+    from ..config import ConfigError
 
     out = args.out if args.out is not None else Path("results") / f"ablation_{args.profile}"
     bad = [o for o in args.overrides if o.split("=", 1)[0].strip() in {f"model.{s}" for s in SWITCHES}]

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ..diffusion import BlurringResShift
+from ...diffusion import BlurringResShift
 from .core import ExerciseError, call, compare, diagnose, exercise, fresh_generator, passed, planted, reference
 
 __all__ = ["check_marginal_sample", "check_posterior_paper", "check_posterior"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..blocks.window_attention import relative_position_index, window_partition
+from ...blocks.window_attention import relative_position_index, window_partition
 from .core import ExerciseError, call, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "04_pixel_condenser"

@@ -52,6 +52,9 @@ from pathlib import Path
 
 import torch
 
+from ..config import get_config, preset_names
+from ..diffusion import BlurringResShift
+from ..models import build_model
 from ..utils.device import device_name
 
 #: The paper's figures (Table 5), measured on the authors' hardware, not on this machine.
@@ -73,13 +76,11 @@ BENCH_FORMAT = "seeclear-lite-bench/1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..models.config import CONFIGS
-    from .config import preset_names
 
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
-    parser.add_argument("--configs", nargs="+", default=["tiny", "base", "paper"], choices=list(CONFIGS),
+    parser.add_argument("--configs", nargs="+", default=["tiny", "base", "paper"], choices=preset_names(),
                         help="model configurations to time (default: tiny base paper)")
     parser.add_argument("--size", type=int, default=512, help="output (HR) frame size; input is size/4 (default 512)")
     parser.add_argument("--steps", type=int, default=15, help="diffusion steps T (default 15, Table 5)")
@@ -104,22 +105,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------- helpers
 class _TimedNet(torch.nn.Module):
-    """The network as the sampler sees it: bf16 autocast around the call only (the diffusion arithmetic stays
-    float32), and an optional hook run before each call (the profiler's step marker).
-
-    ``module`` is the attribute :func:`seeclear_lite.training.sampling._unwrap` follows, so the conditioning
-    and the CaTeGory memory are found on the underlying model."""
+    """The model as the sampler sees it: bf16 autocast around its calls only (the diffusion arithmetic stays
+    float32), and an optional hook run before each network call (the profiler's step marker)."""
 
     def __init__(self, module, amp: bool, device_type: str):
         super().__init__()
         self.module, self.amp, self.device_type = module, amp, device_type
         self.before_call = None
 
-    def forward(self, *args):
+    def forward(self, *args, **kwargs):
         if self.before_call is not None:
             self.before_call()
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
-            return self.module(*args)
+            return self.module(*args, **kwargs)
+
+    def condition(self, *args, **kwargs):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.module.condition(*args, **kwargs)
+
+    def update_memory(self, *args, **kwargs):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.module.update_memory(*args, **kwargs)
 
 
 def _sync(device: torch.device) -> None:
@@ -150,13 +156,9 @@ def skip_reason(variant: str, device: torch.device, compile_asked: bool) -> str 
 
 def build_bench_model(name: str, steps: int, device: torch.device, seed: int):
     """(model in eval mode on ``device``, its Blurring ResShift with T = ``steps``)."""
-    from .config import ModelSection, TrainConfig
-
-    cfg = TrainConfig(model=ModelSection(name=name, overrides={"T": steps}))
+    cfg = get_config(name, {"diffusion.T": steps})
     torch.manual_seed(seed)
-    from ..models import build_model
-
-    model = build_model(cfg.model_config())
+    model = build_model(cfg.model)
     # The output layer starts at zero (ResShift-style), which makes a fresh network's output independent of all
     # it computes inside: the variants' outputs would agree exactly whatever their numerics. Small random
     # weights there make the accuracy column ("mean abs diff" vs eager fp32) measure something.
@@ -164,12 +166,12 @@ def build_bench_model(name: str, steps: int, device: torch.device, seed: int):
         for p in model.parameters():
             if p.dim() > 1 and not p.any():
                 torch.nn.init.normal_(p, std=0.02)
-    return model.to(device).eval(), cfg.make_diffusion()
+    return model.to(device).eval(), BlurringResShift.from_config(cfg.diffusion)
 
 
 def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: int, repeats: int, seed: int):
     """Time ``sample_clip`` (Algorithm 1 on one clip) for ``variant``; returns (result dict, SR output)."""
-    from .sampling import sample_clip
+    from ..training.sampling import sample_clip
 
     device = lr01.device
     amp, channels_last, comp = VARIANTS[variant]
@@ -213,7 +215,7 @@ def profile_one_step(net: _TimedNet, diffusion, lr01: torch.Tensor, seed: int, t
     evaluation + one posterior update, t = T), by device time (CUDA) and by CPU time."""
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from .sampling import sample_clip
+    from ..training.sampling import sample_clip
 
     device = lr01.device
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -246,16 +248,15 @@ def profile_one_step(net: _TimedNet, diffusion, lr01: torch.Tensor, seed: int, t
 
 def measure_training(preset: str, device: torch.device, steps: int, warmup: int, pack: Path | None, seed: int) -> dict:
     """Throughput of the engine's training step (:meth:`Trainer._train_step`, the preset's first stage)."""
-    from .config import get_train_config
-    from .engine import Trainer
+    from ..training.engine import Trainer
 
     overrides = {"val.every": 0, "runtime.progress": False, "seed": seed}
     if pack is not None:
         overrides.update({"data.source": "pack", "data.root": str(pack)})
-    elif get_train_config(preset).data.source in ("corpus", "basicsr", "pack"):
+    elif get_config(preset).data.source in ("corpus", "basicsr", "pack"):
         # the sample clips have 8 frames: one m-frame clip per sample (recorded in the report)
         overrides.update({"data.source": "samples", "data.num_workers": 0, "data.clips_per_sample": 1})
-    cfg = get_train_config(preset, overrides)
+    cfg = get_config(preset, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, tmp, device=device, log=lambda *a, **k: None)
         trainer._enter_stage(0)
@@ -281,7 +282,7 @@ def measure_training(preset: str, device: torch.device, steps: int, warmup: int,
                 losses.append(out["loss"])
     step_s = statistics.median(times)
     b, k, m = cfg.data.batch_size, cfg.data.clips_per_sample, cfg.data.clip_length
-    res = {"status": "ok", "preset": preset, "model": cfg.model.name, "stage": cfg.stages[0].name,
+    res = {"status": "ok", "preset": preset, "stage": cfg.stages[0].name,
            "data": cfg.data.source, "batch_size": b, "clips_per_sample": k, "clip_length": m,
            "gt_patch": cfg.data.gt_patch, "amp": trainer.amp, "steps_timed": steps, "seconds_per_step": step_s,
            "samples_per_s": b / step_s, "clips_per_s": b * k / step_s, "frames_per_s": b * k * m / step_s,
@@ -410,7 +411,7 @@ def run_bench(args) -> dict:
         torch.cuda.empty_cache()
     _write(report, args.out, profile_text)
     for name in args.configs:
-        entry = {"parameters": parameter_report(name, T=args.steps), "variants": {}}
+        entry = {"parameters": parameter_report(name), "variants": {}}
         report["configs"][name] = entry
         try:
             model, diffusion = build_bench_model(name, args.steps, device, args.seed)

@@ -1,6 +1,6 @@
 """The kit's notebook conventions as executable checks.
 
-``python -m seeclear_lite.notebook_rules notebooks/*.ipynb`` prints every violation; the test suite
+``python -m seeclear_lite.kit.notebook_rules notebooks/*.ipynb`` prints every violation; the test suite
 (``tests/test_notebook_conventions.py``) runs the same checks on every notebook and shows that each
 check rejects a deliberately bad notebook.
 
@@ -8,7 +8,7 @@ Rules (each function returns a list of human-readable problems, empty when the n
 
 - :func:`check_parameters_cell` exactly one cell tagged ``parameters``; literal assignments only;
   comments on their own lines; defines ``PROFILE = None`` (auto), ``SEED`` and ``RESULTS_DIR``.
-- :func:`check_start_cell` the next cell calls ``seeclear_lite.notebook.start(...)``, which prints the
+- :func:`check_start_cell` the next cell calls ``seeclear_lite.kit.notebook.start(...)``, which prints the
   kit version, torch version and device (derived values live there too).
 - :func:`check_clean` no outputs, no execution counts, kernelspec ``python3``.
 - :func:`check_code_hygiene` no ``!pip`` / ``%pip`` / ``%conda``, no ``.cuda()``, no ``"cuda"`` device
@@ -97,10 +97,10 @@ def check_start_cell(nb) -> list[str]:
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and
              ((isinstance(n.func, ast.Name) and n.func.id == "start") or
               (isinstance(n.func, ast.Attribute) and n.func.attr == "start"))]
-    imports = any(isinstance(n, ast.ImportFrom) and n.module == "seeclear_lite.notebook" for n in ast.walk(tree)) or \
-        "seeclear_lite.notebook" in _code(nb.cells[nxt])
+    imports = any(isinstance(n, ast.ImportFrom) and n.module == "seeclear_lite.kit.notebook" for n in ast.walk(tree)) or \
+        "seeclear_lite.kit.notebook" in _code(nb.cells[nxt])
     if not (calls and imports):
-        return ["the cell right after the parameters cell must call seeclear_lite.notebook.start(PROFILE, SEED, "
+        return ["the cell right after the parameters cell must call seeclear_lite.kit.notebook.start(PROFILE, SEED, "
                 "RESULTS_DIR, ...) (it prints the kit version, torch version and device)"]
     return []
 
