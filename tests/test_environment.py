@@ -16,8 +16,16 @@ def _name(req: str) -> str:
 
 
 def pyproject_deps():
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return data["project"]["dependencies"]
+    """Core and extras: environment.yml has no extras, so it lists all of them."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return data["dependencies"] + [d for extra in data["optional-dependencies"].values() for d in extra]
+
+
+def test_core_install_is_the_model_data_and_metrics():
+    """Notebook and test tools are extras, not what `pip install seeclear-lite` pulls in."""
+    core = {_name(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    assert not core & {"jupyterlab", "papermill", "nbval", "pytest", "ipywidgets", "ipykernel", "matplotlib"}
+    assert {"torch", "numpy", "einops", "omegaconf"} <= core
 
 
 def conda_deps():
@@ -36,7 +44,7 @@ def test_environment_yml_matches_pyproject():
 def test_environment_yml_installs_the_package_with_pip():
     _, env = conda_deps()
     pip_sections = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
-    assert pip_sections and "-e ." in pip_sections[0]
+    assert pip_sections and "-e .[notebooks,test]" in pip_sections[0]
     assert "conda-forge" in env["channels"]
 
 
