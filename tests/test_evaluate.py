@@ -95,12 +95,12 @@ def test_missing_lpips_weights_give_the_fetch_command_and_the_opt_out(tmp_path, 
     lpips_module = importlib.import_module(metrics.get_lpips.__module__)
     monkeypatch.setattr(lpips_module, "_CACHE", {}, raising=False)
     monkeypatch.setenv("SEECLEAR_CACHE", str(tmp_path / "empty_cache"))
-    with pytest.raises(FileNotFoundError, match=r"(?s)lpips_weights.*--no-lpips"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)python -m seeclear_lite.metrics.*--no-lpips"):
         evaluate(sample_root(), tmp_path / "o", clips=[VALIDATION_CLIP], **QUIET)
     assert not (tmp_path / "o").exists()  # failed before writing anything
 
 
-@pytest.mark.skipif(not HAVE_LPIPS, reason="LPIPS weights not fetched (python -m seeclear_lite.metrics.lpips_weights)")
+@pytest.mark.skipif(not HAVE_LPIPS, reason="LPIPS weights not fetched (python -m seeclear_lite.metrics)")
 def test_cli_with_lpips_on_the_validation_clip(tmp_path):
     out = tmp_path / "ev"
     assert cli(["evaluate", "--gt", str(sample_root()), "--out", str(out), "--clips", VALIDATION_CLIP,

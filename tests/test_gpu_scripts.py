@@ -31,14 +31,14 @@ def test_device_wheels_are_pinned_once_and_cover_the_notebook_executor():
 
 
 def test_notebook_07_cuda_config_resumes_the_cli_run_of_call_1():
-    from seeclear_lite.config import RESUME_FREE_KEYS, config_differences, get_config as get_train_config
+    from seeclear_lite.config import RESUME_FREE_KEYS, config_differences, get_config
 
     pack = "/abs/build/gpu_pack/corpus_pack.npz"
     data = ["data.source=pack", f"data.root={pack}", "val.source=pack", f"val.root={pack}", "val.lpips=false"]
     stages = ["stages.0.steps=4000", "stages.1.steps=500", "stages.2.steps=500", "optim.warmup_steps=200",
               "val.every=1250", "runtime.ckpt_every=1250"]   # what gpu_job.sh writes to stages.txt
     # call 1: `train --config base` with the script's overrides
-    cli = get_train_config("base", data + ["runtime.max_minutes=4", "runtime.progress=false"] + stages)
+    cli = get_config("base", data + ["runtime.max_minutes=4", "runtime.progress=false"] + stages)
     # call 2: notebook 07 at the cuda profile: its own overrides (read from the notebook, so this test follows
     # it), then OVERRIDES from gpu_notebooks.sh (stages.txt + data + a time budget)
     import nbformat
@@ -47,10 +47,10 @@ def test_notebook_07_cuda_config_resumes_the_cli_run_of_call_1():
                      if c.cell_type == "code")
     log_every = re.search(r"LOG_EVERY = ctx\.pick\(.*cuda=(\d+)\)", code).group(1)
     assert re.search(r"STAGE_STEPS = ctx\.pick\(.*cuda=None\)", code)   # the preset's own lengths, unless overridden
-    assert 'get_train_config(PRESET, [f"seed={SEED}"] + overrides + list(OVERRIDES))' in code
-    nb = get_train_config("base", ["seed=0", f"runtime.log_every={log_every}"] + stages + data
+    assert 'get_config(PRESET, [f"seed={SEED}"] + overrides + list(OVERRIDES))' in code
+    nb = get_config("base", ["seed=0", f"runtime.log_every={log_every}"] + stages + data
                           + ["runtime.max_minutes=1"])
     assert config_differences(cli.to_dict(), nb.to_dict(), ignore=RESUME_FREE_KEYS) == []
     # and a real difference would be caught (the check is not vacuous)
-    other = get_train_config("base", data + stages + ["data.gt_patch=64"])
+    other = get_config("base", data + stages + ["data.gt_patch=64"])
     assert config_differences(cli.to_dict(), other.to_dict(), ignore=RESUME_FREE_KEYS)

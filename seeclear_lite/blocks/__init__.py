@@ -7,8 +7,8 @@ from .resblock import ResBlock
 from .timestep import TimestepEmbedding, sinusoidal_embedding
 from .unit import CondenserUnit
 from .wavelet_sampling import WaveletDownsample, WaveletUpsample
-from .window_attention import (WindowAttention, WindowAttentionBlock, relative_position_index,
-                               shifted_window_mask, window_partition, window_reverse)
+from .window_attention import (WindowAttention, WindowAttentionBlock, relative_position_index, shifted_window_mask,
+                               window_partition, window_reverse)
 
 __all__ = ["ChannelAttention", "ChannelAttentionBlock", "transposed_attention", "LRPyramid", "LayerNorm2d",
            "group_norm", "ResBlock", "TimestepEmbedding", "sinusoidal_embedding", "CondenserUnit",

@@ -9,7 +9,7 @@
 - :mod:`.samples`   the small sample clips committed in ``data/samples``
 """
 
-from .io import read_image, write_image, list_frames, quantize
+from .io import list_frames, quantize, read_image, write_image
 from .samples import VALIDATION_CLIP, list_sample_clips, load_sample_clip, sample_root
 
 __all__ = ["read_image", "write_image", "list_frames", "quantize", "sample_root", "list_sample_clips",

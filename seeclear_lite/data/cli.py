@@ -2,7 +2,7 @@
 
 - ``build``   fetch the packages, decode, write HR clips + manifest into the cache (idempotent)
 - ``list``    one line per clip: split, frames, size, licence, status
-- ``pack``    the compact corpus: one ``.npz`` (< 64 MiB) to copy to a GPU machine without network
+- ``pack``    the compact corpus: one ``.npz`` that training reads (``--max-frames 40``: ~50 MiB for a GPU machine)
 - ``samples`` cut the small committed sample clips (``data/samples``) from the corpus
 
 The cache is ``--cache`` or ``$SEECLEAR_CACHE/corpus`` (default ``~/.cache/seeclear_lite/corpus``).
@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from .corpus import CorpusError, build_corpus, default_corpus_dir, summary_rows
+from .pack import build_pack
+from .samples import _REPO_ROOT, make_samples
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--force", action="store_true", help="rebuild clips even if they are complete")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub.add_parser("list", parents=[common], help="list the corpus clips with licence and status")
-    p = sub.add_parser("pack", parents=[common], help="write the compact corpus (.npz, < 64 MiB)")
-    p.add_argument("--out", type=Path, required=True, help="output .npz file")
+    p = sub.add_parser("pack", parents=[common], help="write the compact corpus (one .npz the training reads)")
+    p.add_argument("--out", type=Path, default=None, help="output .npz file (default: <cache>/pack.npz, where "
+                   "data.source=pack reads when data.root is not set)")
     p.add_argument("--short-side", type=int, default=256, help="downscale frames whose short side exceeds this")
-    p.add_argument("--max-frames", type=int, default=40, help="first N frames of each clip")
-    p.add_argument("--budget-mib", type=float, default=64, help="refuse to write a larger file")
+    p.add_argument("--max-frames", type=int, default=None, help="first N frames of each clip (default: all; "
+                   "40 makes the ~50 MiB pack for a GPU machine)")
+    p.add_argument("--budget-mib", type=float, default=None, help="refuse to write a larger file (e.g. 64)")
     s = sub.add_parser("samples", parents=[common], help="cut the committed sample clips from the corpus")
     s.add_argument("--out", type=Path, default=None, help="output root (default: the repository's data/samples)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from .corpus import CorpusError, build_corpus, default_corpus_dir, summary_rows
-
     root = args.cache if args.cache is not None else default_corpus_dir()
     try:
         if args.data_command == "build":
@@ -58,13 +62,9 @@ def main(args: argparse.Namespace) -> int:
             for r in rows:
                 print("  ".join(str(r[k]).ljust(widths[k]) for k in keys))
         elif args.data_command == "pack":
-            from .pack import build_pack
-
             build_pack(root, args.out, short_side=args.short_side, max_frames=args.max_frames,
                        budget_mib=args.budget_mib)
         elif args.data_command == "samples":
-            from .samples import _REPO_ROOT, make_samples
-
             out = args.out if args.out is not None else _REPO_ROOT / "data" / "samples"
             make_samples(root, out)
             print(f"wrote the sample clips to {out}")

@@ -41,7 +41,8 @@ from .. import __version__
 from ..utils.cache import kit_cache_dir
 from ..utils.io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
 from .io import encode_png
-from .sources import PHOTO_SOURCES, VIDEO_SOURCES, PhotoSource, VideoSource, all_sources
+from .motion import render_clip, window_size
+from .sources import PHOTO_SOURCES, PhotoSource, VIDEO_SOURCES, VideoSource, all_sources
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "seeclear-lite-corpus/1"
@@ -251,8 +252,6 @@ def build_clip(root: Path, src, max_frames: int | None = None, progress: bool = 
         entry["frame_range"] = [0, written["num_frames"]]
         entry["motion"] = None
     else:
-        from .motion import render_clip, window_size
-
         photo = load_photo(src)
         out_hw = window_size(photo.shape[:2])
         n = request["num_frames"]

@@ -35,7 +35,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..degradation import degrade_uint8
+from .corpus import corpus_clips, default_corpus_dir
 from .io import IMAGE_EXTENSIONS, list_frames, read_image_uint8, uint8_to_float
+from .pack import CorpusPack, load_pack
+from .samples import sample_root
 
 #: Folder names of the BasicSR layout (REDS4, Vid4).
 GT_DIRNAME, LR_DIRNAME = "GT", "BIx4"
@@ -174,8 +178,6 @@ class PackClips:
     """Clips of a compact corpus (:func:`seeclear_lite.data.pack.load_pack`), one split."""
 
     def __init__(self, pack, split: str | None = "train", scale: int = 4):
-        from .pack import CorpusPack, load_pack
-
         self.pack = pack if isinstance(pack, CorpusPack) else load_pack(pack)
         if scale != self.pack.scale:
             raise ValueError(f"the pack holds x{self.pack.scale} LR frames, not x{scale}")
@@ -200,15 +202,6 @@ class PackClips:
 #: LR margin (in LR pixels) around a crop when the LR is made on the fly: MATLAB's antialiased x4 kernel
 #: reaches 2 LR pixels (8 HR pixels) out, so the degraded crop equals the crop of the degraded frame.
 _LR_MARGIN = 3
-
-
-def degrade_uint8(gt: np.ndarray, scale: int) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` -> its BI x``scale`` LR frames, rounded to uint8 (what ``BIx4/`` stores)."""
-    from ..degradation import bi_degrade
-
-    hr = torch.from_numpy(np.ascontiguousarray(gt)).permute(0, 3, 1, 2).to(torch.float64) / 255.0
-    lr = bi_degrade(hr, scale)
-    return (lr.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 class ClipDataset(Dataset):
@@ -307,8 +300,6 @@ def basicsr_dataset(root, lr=None, scale: int = 4, clips=None, max_frames=None, 
 
 def corpus_dataset(root=None, split: str = "train", scale: int = 4, **kwargs) -> ClipDataset:
     """A :class:`ClipDataset` over one split of the corpus cache built by ``data build``."""
-    from .corpus import corpus_clips, default_corpus_dir
-
     root = Path(root) if root is not None else default_corpus_dir()
     names = corpus_clips(root, split)
     if not names:
@@ -324,8 +315,6 @@ def pack_dataset(pack, split: str = "train", scale: int = 4, **kwargs) -> ClipDa
 def sample_dataset(clips=None, use_lr_files: bool = True, scale: int = 4, **kwargs) -> ClipDataset:
     """A :class:`ClipDataset` over the committed sample clips (``data/samples``; no network). With
     ``use_lr_files=False`` the committed ``BIx4`` frames are ignored and LR is made on the fly."""
-    from .samples import sample_root
-
     root = sample_root()
     lr_dir = root / LR_DIRNAME if use_lr_files else None
     return ClipDataset(FolderClips(root / GT_DIRNAME, lr_dir, scale, clips), scale=scale, **kwargs)

@@ -13,6 +13,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ..degradation import degrade_uint8
+from .io import list_frames, read_image_uint8, write_image
+
 
 def download(url: str, dest: Path, chunk: int = 1 << 20) -> Path:
     """Download ``url`` to ``dest`` (skipped if it exists; written to ``dest.part`` then renamed)."""
@@ -74,9 +77,6 @@ def extract(archive: Path, dest: Path, members_containing: list[str] | None = No
 def make_bix4(gt_root: Path, lr_root: Path, scale: int = 4) -> None:
     """Write ``lr_root/<clip>/%08d.png``: the BI x``scale`` degradation (MATLAB bicubic) of every GT frame."""
     from tqdm.auto import tqdm
-
-    from .datasets import degrade_uint8
-    from .io import list_frames, read_image_uint8, write_image
 
     for clip in sorted(p for p in Path(gt_root).iterdir() if p.is_dir()):
         for f in tqdm(list_frames(clip), desc=f"BIx{scale} {clip.name}", leave=False):

@@ -26,6 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..degradation import degrade_uint8, imresize
+from ..utils.io import atomic_write_bytes
+from .corpus import SIZE_MULTIPLE, centre_crop_box, clip_is_complete, default_corpus_dir, load_manifest
+from .io import list_frames, read_image_uint8
+
 PACK_FORMAT = "seeclear-lite-pack/1"
 #: The size limit the issue sets for the compact form (it must fit a 64 MiB transfer).
 DEFAULT_BUDGET_MIB = 64
@@ -48,8 +53,6 @@ class CorpusPack:
 
 
 def _resize_uint8(frames: np.ndarray, out_hw: tuple[int, int], chunk: int = 8) -> np.ndarray:
-    from ..degradation import imresize
-
     out = []
     for i in range(0, len(frames), chunk):
         x = torch.from_numpy(frames[i:i + chunk]).permute(0, 3, 1, 2).to(torch.float64) / 255.0
@@ -58,18 +61,18 @@ def _resize_uint8(frames: np.ndarray, out_hw: tuple[int, int], chunk: int = 8) -
     return np.concatenate(out)
 
 
-def build_pack(corpus_root, out, short_side: int = 256, max_frames: int = 40, scale: int = 4,
-               budget_mib: float = DEFAULT_BUDGET_MIB, progress: bool = True, log=print) -> dict:
-    """Write the compact corpus of ``corpus_root`` to ``out`` (``.npz``) and return its manifest.
+def default_pack_path(corpus_root=None) -> Path:
+    """Where ``data pack`` writes (and ``data.source=pack`` reads) by default: ``<corpus>/pack.npz``."""
+    return Path(corpus_root if corpus_root is not None else default_corpus_dir()) / "pack.npz"
 
-    Raises ``ValueError`` (and writes nothing) if the file would exceed ``budget_mib``.
-    """
+
+def build_pack(corpus_root, out=None, short_side: int = 256, max_frames: int | None = None, scale: int = 4,
+               budget_mib: float | None = None, progress: bool = True, log=print) -> dict:
+    """Write the compact corpus of ``corpus_root`` to ``out`` (``.npz``; default :func:`default_pack_path`) and
+    return its manifest. ``max_frames``: the first N frames of each clip (None = all). Raises ``ValueError``
+    (and writes nothing) if the file would exceed ``budget_mib`` (None = no limit)."""
+    out = default_pack_path(corpus_root) if out is None else out
     from tqdm.auto import tqdm
-
-    from ..utils.io import atomic_write_bytes
-    from .corpus import SIZE_MULTIPLE, centre_crop_box, clip_is_complete, load_manifest
-    from .datasets import degrade_uint8
-    from .io import list_frames, read_image_uint8
 
     corpus_root, out = Path(corpus_root), Path(out)
     manifest = load_manifest(corpus_root)
@@ -106,7 +109,7 @@ def build_pack(corpus_root, out, short_side: int = 256, max_frames: int = 40, sc
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     size = buf.getbuffer().nbytes
-    if size > budget_mib * 2**20:
+    if budget_mib is not None and size > budget_mib * 2**20:
         raise ValueError(f"The pack would be {size / 2**20:.1f} MiB, over the {budget_mib} MiB budget. Use a "
                          f"smaller --short-side (now {short_side}) or --max-frames (now {max_frames}).")
     atomic_write_bytes(out, buf.getvalue())

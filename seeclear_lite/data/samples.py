@@ -19,6 +19,11 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..degradation import degrade_uint8, imresize
+from ..utils.io import atomic_write_text
+from .corpus import load_manifest
+from .io import list_frames, read_image, to_uint8, write_image
+
 #: The clip the notebooks use for validation (source: cityCC0.mpg, CC0; validation split of the corpus).
 VALIDATION_CLIP = "val_city"
 
@@ -79,20 +84,12 @@ def load_sample_clip(name: str = VALIDATION_CLIP, kind: str = "GT", max_frames: 
     """Frames of a sample clip as a float32 tensor ``[T, 3, H, W]`` in [0, 1] (``kind``: "GT" or "BIx4")."""
     import torch
 
-    from .io import list_frames, read_image
-
     return torch.stack([read_image(p) for p in list_frames(sample_clip_dir(name, kind))[:max_frames]])
 
 
 def make_samples(corpus_root: str | os.PathLike, out: str | os.PathLike, scale: int = 4, log=print) -> dict:
     """Cut :data:`SAMPLE_SPECS` from a built corpus into ``out`` (``GT/`` + ``BIx4/`` + ``samples.json``)."""
     import torch
-
-    from ..degradation import imresize
-    from ..utils.io import atomic_write_text
-    from .corpus import load_manifest
-    from .datasets import degrade_uint8
-    from .io import list_frames, read_image, to_uint8, write_image
 
     corpus_root, out = Path(corpus_root), Path(out)
     manifest = load_manifest(corpus_root)

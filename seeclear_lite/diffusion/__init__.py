@@ -5,7 +5,7 @@
 - :mod:`.blurring_resshift`  the forward marginal (Eqs. 25, 29), the two posterior forms, the sampler
 """
 
-from .blurring_resshift import POSTERIOR_FORMS, BlurringResShift, extract
+from .blurring_resshift import BlurringResShift, POSTERIOR_FORMS, extract
 from .dct import dct_matrix, patch_dct, patch_idct
 from .schedules import blur_schedule, eta_schedule, heat_eigenvalues
 

@@ -51,6 +51,7 @@ from typing import Callable
 import torch
 
 from ..config import DiffusionConfig
+from ..degradation import imresize
 from .dct import check_patch_shape, patch_dct, patch_idct
 from .schedules import blur_schedule, eta_schedule, heat_eigenvalues
 
@@ -359,12 +360,4 @@ class BlurringResShift:
         bicubic too). No other upsampler is substituted silently."""
         if self.upsampler is not None:
             return self.upsampler(lr)
-        try:
-            from seeclear_lite.degradation import imresize
-        except ImportError as err:
-            raise ImportError(
-                "BlurringResShift.upsample_lr needs seeclear_lite.degradation.imresize (MATLAB-style bicubic), "
-                f"which could not be imported ({err}). Pass upsampler=<callable lr -> y> to BlurringResShift, "
-                "or upsample the LR frames yourself and give y to sample()."
-            ) from err
         return imresize(lr, self.scale)

@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .harness import evaluate
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Super-resolve every clip of a dataset (BasicSR layout) and write the SR frames and a "
@@ -45,8 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .harness import evaluate
-
     try:
         evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
                  crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,

@@ -35,8 +35,13 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..utils.io import atomic_write_text
-from ..utils.io import prepare_output_dir
+from ..data.datasets import FolderClips, resolve_basicsr_root
+from ..data.io import to_uint8, uint8_to_float, write_image
+from ..degradation import bicubic_upsample, degrade_uint8
+from ..metrics import get_lpips, psnr, ssim, temporal_error, temporal_lpips
+from ..training.sampling import checkpoint_super_resolver
+from ..utils.device import get_device
+from ..utils.io import atomic_write_text, prepare_output_dir
 
 #: Keys of every row of metrics.json (stable: outside tools read them).
 METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
@@ -58,8 +63,6 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
     (:class:`~seeclear_lite.training.sampling.VideoSampler`) that the harness streams whole clips through.
     """
     if name == "bicubic":
-        from ..degradation import bicubic_upsample
-
         # float64: the 8-bit result is then exact (float32 flips a few .5 roundings); cheap for bicubic
         return lambda lr: bicubic_upsample(lr.double(), scale)
     if name == "checkpoint":
@@ -73,7 +76,6 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
                                     f"give the path of an existing .pt file.")
         if form is not None and form not in ("paper", "consistent"):
             raise ValueError(f"form must be 'paper' or 'consistent' (or None = the checkpoint's), got {form!r}.")
-        from ..training.sampling import checkpoint_super_resolver
 
         fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed)
         model_scale = int(fn.sampler.diffusion.scale)   # the factor of the sampler's bicubic y (x4)
@@ -87,7 +89,6 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
 def _load_lpips(device, enabled: bool):
     if not enabled:
         return None, None
-    from ..metrics import get_lpips
 
     try:
         return get_lpips("vgg", device), get_lpips("alex", device)
@@ -97,8 +98,6 @@ def _load_lpips(device, enabled: bool):
 
 def _lr_frames(source, name: str, idx, scale: int):
     """(GT uint8, LR uint8) of the frames ``idx`` of a clip; LR from its folder or the BI degradation."""
-    from ..data.datasets import degrade_uint8
-
     gt_u8 = source.load_gt(name, idx)
     lr_u8 = source.load_lr(name, idx)
     return gt_u8, (degrade_uint8(gt_u8, scale) if lr_u8 is None else lr_u8)
@@ -116,8 +115,6 @@ def _sr_chunks(sr_fn, source, name: str, n: int, chunk: int, scale: int, device)
     clip's whole LR video, which it cuts into m-frame clips itself, carrying the CaTeGory memory from one to the
     next (Algorithm 1): its clips are streamed, so only the LR video and one clip of SR/GT frames are in memory.
     """
-    from ..data.io import uint8_to_float
-
     sampler = getattr(sr_fn, "sampler", None)
     if sampler is None:
         for s in range(0, n, chunk):
@@ -161,18 +158,13 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         crop_border: pixels removed on each side before PSNR/SSIM (0 = the paper's convention).
         max_frames: evaluate only the first N frames of each clip.
         clips: only these clip names.
-        use_lpips: compute LPIPS and tLP (needs the weights once: ``python -m seeclear_lite.metrics.lpips_weights``).
+        use_lpips: compute LPIPS and tLP (needs the weights once: ``python -m seeclear_lite.metrics``).
         device: where the method and LPIPS run (default: CUDA if available, else CPU).
         chunk: frames processed at once (memory bound; a checkpoint streams its own m-frame clips instead).
         form, seed: for ``method="checkpoint"``: the reverse step (default: the checkpoint's) and the seed of the
             sampler's noise (one generator per clip, so each clip's result does not depend on the others).
     """
     from tqdm.auto import tqdm
-
-    from ..data.datasets import FolderClips, resolve_basicsr_root
-    from ..data.io import to_uint8, uint8_to_float, write_image
-    from ..metrics import psnr, ssim, temporal_error, temporal_lpips
-    from ..utils.device import get_device
 
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")

@@ -45,7 +45,16 @@ from pathlib import Path
 
 import torch
 
-from ..config import get_config, parse_override
+from ..config import ConfigError, get_config, parse_override
+from ..data.io import quantize
+from ..data.samples import VALIDATION_CLIP, load_sample_clip
+from ..metrics import get_lpips, psnr, ssim, temporal_error
+from ..models import build_model
+from ..training.engine import Trainer
+from ..training.sampling import VideoSampler
+from ..training.validation import build_dataset
+from ..utils import get_device
+from ..utils.io import atomic_write_text
 
 #: Table 2's rows, in order (row id -> label).
 ROWS: dict[str, str] = {
@@ -144,11 +153,7 @@ def _profile(profile) -> Profile:
 def held_out_clips(cfg, profile: Profile) -> list[dict]:
     """The held-out clip(s) of ``cfg.val`` as whole videos: dicts ``name``, ``lr [T, 3, h, w]``,
     ``gt [T, 3, H, W]`` (centre-cropped to ``profile.eval_patch``, first ``eval_frames`` frames)."""
-    from ..data.samples import VALIDATION_CLIP, load_sample_clip
-
     if cfg.val.source != "samples":
-        from ..training.validation import build_dataset
-
         data = build_dataset(cfg.val, cfg, train=False)
         names = sorted({name for name, _ in data.windows})
         clips = []
@@ -181,7 +186,6 @@ def held_out_clips(cfg, profile: Profile) -> list[dict]:
 def _lpips_module(enabled: bool, device, log):
     if not enabled:
         return None
-    from ..metrics import get_lpips
 
     try:
         return get_lpips("vgg", device)
@@ -195,10 +199,6 @@ def evaluate_model(model, diffusion, clips: list[dict], *, clip_length: int = 5,
                    seed: int = 1234, lpips_module=None, device=None) -> dict:
     """Super-resolve each held-out clip whole (clip by clip, memory carried) and score it: PSNR, SSIM, LPIPS
     averaged over frames, tMAE per video averaged over videos. Frames are rounded to 8 bits first."""
-    from ..data.io import quantize
-    from ..metrics import psnr, ssim, temporal_error
-    from ..training.sampling import VideoSampler
-
     device = device if device is not None else next(model.parameters()).device
     p = s = lp = tm = 0.0
     n = 0
@@ -266,9 +266,6 @@ def run_ablation(out, profile: str | Profile = "smoke", *, rows=None, seed: int 
     ``keep_models`` keeps each trained model (EMA weights) in ``result.models`` (notebook 06 samples with the
     CaTeGory row's); ``extra`` holds ``key=value`` training overrides for every row. Each row's training
     folder ``out/runs/<row>`` keeps its config and history; its checkpoints only with ``keep_checkpoints``."""
-    from ..utils import get_device
-    from ..utils.io import atomic_write_text
-
     prof = _profile(profile)
     rows = list(ROWS) if rows is None else list(rows)
     bad = [r for r in rows if r not in ROWS]
@@ -297,9 +294,6 @@ def run_ablation(out, profile: str | Profile = "smoke", *, rows=None, seed: int 
 
 def _run_rows(result, out, prof, rows, seed, budget, extra, lpips_module, device, log, keep_models,
               keep_checkpoints) -> None:
-    from ..models import build_model
-    from ..training.engine import Trainer
-
     clips = None
     for row in rows:
         cfg = row_config(row, prof, seed=seed, steps=budget, extra=extra)
@@ -350,8 +344,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..config import ConfigError
-
     out = args.out if args.out is not None else Path("results") / f"ablation_{args.profile}"
     bad = [o for o in args.overrides if o.split("=", 1)[0].strip() in {f"model.{s}" for s in SWITCHES}]
     if bad:

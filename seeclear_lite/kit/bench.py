@@ -55,7 +55,12 @@ import torch
 from ..config import get_config, preset_names
 from ..diffusion import BlurringResShift
 from ..models import build_model
+from ..models.info import flop_report, parameter_report
+from ..training.engine import Trainer
+from ..training.sampling import sample_clip
+from ..utils import get_device
 from ..utils.device import device_name
+from ..utils.io import atomic_write_text
 
 #: The paper's figures (Table 5), measured on the authors' hardware, not on this machine.
 PAPER_FIGURES = {"seeclear_params_m": 229.23, "seeclear_s_per_frame": 1.142, "resshift_s_per_frame": 1.12,
@@ -76,7 +81,6 @@ BENCH_FORMAT = "seeclear-lite-bench/1"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
@@ -171,8 +175,6 @@ def build_bench_model(name: str, steps: int, device: torch.device, seed: int):
 
 def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: int, repeats: int, seed: int):
     """Time ``sample_clip`` (Algorithm 1 on one clip) for ``variant``; returns (result dict, SR output)."""
-    from ..training.sampling import sample_clip
-
     device = lr01.device
     amp, channels_last, comp = VARIANTS[variant]
     model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -215,8 +217,6 @@ def profile_one_step(net: _TimedNet, diffusion, lr01: torch.Tensor, seed: int, t
     evaluation + one posterior update, t = T), by device time (CUDA) and by CPU time."""
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    from ..training.sampling import sample_clip
-
     device = lr01.device
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -248,8 +248,6 @@ def profile_one_step(net: _TimedNet, diffusion, lr01: torch.Tensor, seed: int, t
 
 def measure_training(preset: str, device: torch.device, steps: int, warmup: int, pack: Path | None, seed: int) -> dict:
     """Throughput of the engine's training step (:meth:`Trainer._train_step`, the preset's first stage)."""
-    from ..training.engine import Trainer
-
     overrides = {"val.every": 0, "runtime.progress": False, "seed": seed}
     if pack is not None:
         overrides.update({"data.source": "pack", "data.root": str(pack)})
@@ -362,7 +360,6 @@ def _print_table(report: dict) -> None:
 def _write(report: dict, out: Path | None, profile_text: str) -> None:
     if out is None:
         return
-    from ..utils.io import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "bench.json", json.dumps(report, indent=1) + "\n")
@@ -376,9 +373,6 @@ def _failure(err: BaseException) -> dict:
 
 
 def run_bench(args) -> dict:
-    from ..models.info import flop_report, parameter_report
-    from ..utils import get_device
-
     device = get_device(device=args.device)
     if args.size % 4 or args.size < 4:
         raise ValueError(f"--size must be a positive multiple of 4 (x4 super-resolution), got {args.size}.")

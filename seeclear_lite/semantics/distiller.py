@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..utils.io import atomic_write_bytes
+from ..utils.io import atomic_write_bytes, atomic_write_text
 
 
 def check_lr_frames(lr_frames) -> None:
@@ -223,8 +223,6 @@ def precompute_distilled(distiller: SemanticDistiller, clips, root: str | os.Pat
     :class:`~seeclear_lite.semantics.precomputed.PrecomputedDistiller` reads.
     """
     import json
-
-    from ..utils.io import atomic_write_text
 
     root = Path(root)
     for clip, frame_ids, frames in clips:

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._cond import clip_shape, require
 from ..blocks.attention import FeedForward, MultiHeadAttention
+from ._cond import clip_shape, require
 
 
 def window_partition(x: torch.Tensor, win: tuple[int, int, int]) -> torch.Tensor:

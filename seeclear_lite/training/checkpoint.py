@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..config import RESUME_FREE_KEYS, ConfigError, TrainConfig, config_differences
+from ..config import ConfigError, RESUME_FREE_KEYS, TrainConfig, config_differences
 from ..models import build_model
 from ..utils.io import atomic_torch_save, atomic_write_text
 

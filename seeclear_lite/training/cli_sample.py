@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils.io import prepare_output_dir
+from .. import __version__
+from ..data.io import list_frames, to_uint8, write_image
+from ..degradation import bicubic_upsample
+from ..diffusion import BlurringResShift
+from ..utils import get_device
+from ..utils.io import atomic_write_bytes, atomic_write_text, prepare_output_dir
+from .checkpoint import CheckpointError, load_model
+from .sampling import VideoSampler, iter_frames
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
@@ -66,8 +73,6 @@ def read_video(path: Path, max_frames: int | None = None) -> torch.Tensor:
 
 def _checked_frames(path: Path, max_frames: int | None = None):
     """:func:`iter_frames` with ``--input`` in the messages and a check that all frames have one size."""
-    from .sampling import iter_frames
-
     if not path.exists():
         raise FileNotFoundError(f"--input {path} does not exist: give a folder of LR frames (%08d.png) or a "
                                 f"video file.")
@@ -93,15 +98,6 @@ def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
         fps=8.0, overwrite=False, progress=True, gif_frames=120, log=print) -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds."""
-    from .. import __version__
-    from ..diffusion import BlurringResShift
-    from ..data.io import to_uint8, write_image
-    from ..degradation import bicubic_upsample
-    from ..utils import get_device
-    from ..utils.io import atomic_write_bytes, atomic_write_text
-    from .checkpoint import load_model
-    from .sampling import VideoSampler
-
     output = Path(output)
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
@@ -115,8 +111,6 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     first = next(frames)                     # decoding errors surface before anything is written
     total = None
     if Path(source).is_dir():
-        from ..data.io import list_frames
-
         total = len(list_frames(Path(source))[:max_frames])
     prepare_output_dir(output, OUTPUTS, overwrite, option="--output")
     diffusion = BlurringResShift.from_config(cfg.diffusion)
@@ -155,8 +149,6 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
 
 
 def main(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-
     try:
         run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
             max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,

@@ -21,6 +21,9 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, get_config, preset_names
+from .checkpoint import CheckpointError
+from .distributed import cleanup, is_main
+from .engine import NonFiniteLossError, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .engine import NonFiniteLossError, train
-
     overrides = list(args.overrides)
     if args.device is not None:
         overrides.append(f"runtime.device={args.device}")
@@ -53,7 +53,6 @@ def main(args: argparse.Namespace) -> int:
         print(cfg.to_yaml(), end="")
         return 0
     out = args.out if args.out is not None else Path("runs") / args.config
-    from .distributed import cleanup, is_main
 
     try:
         summary = train(cfg, out, resume=args.resume)

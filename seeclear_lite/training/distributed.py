@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..utils import get_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -49,8 +51,6 @@ def init_distributed(device: torch.device | None = None) -> tuple[DistInfo, torc
         return DistInfo(dist.get_rank(), dist.get_world_size(), info.local_rank), device
     use_cuda = torch.cuda.is_available() and (device is None or device.type == "cuda")
     if use_cuda:
-        from ..utils import get_device
-
         torch.cuda.set_device(info.local_rank)
         device = torch.device(get_device().type, info.local_rank)   # the GPU of this process
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")

@@ -37,17 +37,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..config import TrainConfig
+from ..diffusion import BlurringResShift
+from ..models import build_model
+from ..utils import get_device
 from ..utils.device import device_name
 from ..utils.io import atomic_write_text
 from . import distributed as dist_utils
 from .checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
-from ..config import TrainConfig
-from ..diffusion import BlurringResShift
-from ..models import build_model
 from .ema import EMA
 from .losses import diffusion_loss
 from .sampler import ResumableBatchSampler
 from .step import make_optimizer, make_scheduler, prepare_batch, sample_timesteps
+from .validation import Validator, build_dataset
 
 #: Columns of ``history.csv`` (``history.json`` holds the same rows).
 HISTORY_FIELDS = ("step", "stage", "epoch", "loss", "lr", "grad_norm", "clips_per_s", "data_s", "compute_s",
@@ -79,8 +81,6 @@ def clip_seed(seed: int, step: int, position: int) -> int:
 
 
 def resolve_device(cfg: TrainConfig) -> torch.device:
-    from ..utils import get_device
-
     return get_device(device=cfg.runtime.device)
 
 
@@ -113,8 +113,6 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
         self.amp = cfg.runtime.amp == "bf16" or (cfg.runtime.amp == "auto" and self.device.type == "cuda")
-
-        from .validation import build_dataset
 
         self.dataset = build_dataset(cfg.data, cfg, train=True)
         self.sampler = ResumableBatchSampler(len(self.dataset), cfg.data.batch_size, seed=cfg.seed,
@@ -279,8 +277,6 @@ class Trainer:
 
     def _validate(self) -> dict:
         if self.validator is None:
-            from .validation import Validator
-
             self.validator = Validator(self.cfg, self.diffusion, self.device, log=self.log)
         net = build_model(self.cfg.model).to(self.device)
         self.ema.copy_to(net)

@@ -32,8 +32,13 @@ from pathlib import Path
 
 import torch
 
+from ..data.corpus import default_corpus_dir, load_manifest
+from ..data.samples import VALIDATION_CLIP, sample_root
+from ..evaluation import evaluate
+from ..metrics.lpips_weights import weights_path
+from ..utils.device import device_name, get_device
 from ..utils.io import atomic_torch_save, atomic_write_text, sha256_bytes, sha256_file
-from .checkpoint import CHECKPOINT_FORMAT, CheckpointManager, checkpoint_config, load_checkpoint
+from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
 
 #: Issue 9's limit for a checkpoint committed to the repository.
 MAX_SHIPPED_BYTES = 16 * 2**20
@@ -90,8 +95,6 @@ def training_data_record(cfg) -> dict:
                        corpus_manifest_sha256=sha256_bytes(manifest_bytes),
                        clips={n: c.get("split") for n, c in sorted(manifest["clips"].items())})
         elif d.source == "corpus":
-            from ..data.corpus import default_corpus_dir, load_manifest
-
             root = Path(d.root) if d.root else default_corpus_dir()
             manifest = load_manifest(root)
             pixels = {n: c.get("pixels_sha256") for n, c in sorted(manifest["clips"].items())}
@@ -123,10 +126,6 @@ def score_checkpoint(path: Path, gt=None, clips=None, use_lpips: bool | None = N
 
     ``gt``: a BasicSR root (default: the committed sample clips); ``clips``: default the held-out clip;
     ``use_lpips``: None = when its weights are in the cache (no download here)."""
-    from ..data.samples import VALIDATION_CLIP, sample_root
-    from ..evaluation import evaluate
-    from ..metrics.lpips_weights import weights_path
-
     gt = sample_root() if gt is None else Path(gt)
     clips = [VALIDATION_CLIP] if clips is None and gt == sample_root() else clips
     if use_lpips is None:
@@ -195,8 +194,6 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         "config": ck["config"],
     }
     if score:
-        from ..utils.device import device_name, get_device
-
         dev = get_device(device=device)
         record["validation"] = score_checkpoint(out, gt=gt, clips=clips, use_lpips=use_lpips, device=dev,
                                                 seed=cfg.val.seed)
@@ -214,8 +211,6 @@ def rescore(pt, use_lpips: bool | None = True, device=None, log=print) -> dict:
     """Validate the exported checkpoint ``pt`` again on this machine and update the ``validation`` block of its
     JSON (the earlier block is kept under ``earlier_validations``). For LPIPS: the GPU machine has no LPIPS
     weights, so an export made there is scored without LPIPS; rescore it where the weights are."""
-    from ..utils.device import device_name, get_device
-
     pt = Path(pt)
     record_path = pt.with_suffix(".json")
     if not pt.is_file() or not record_path.is_file():
@@ -256,8 +251,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-
     use_lpips = {"auto": None, "on": True, "off": False}[args.lpips]
     if args.rescore is not None:
         if args.run or args.out:

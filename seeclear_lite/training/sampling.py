@@ -30,8 +30,11 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from ..data.io import list_frames, read_image, uint8_to_float
 from ..diffusion import BlurringResShift
+from ..utils import get_device
 from ..utils.ranges import to_diffusion_range, to_image_range
+from .checkpoint import load_model
 
 
 def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
@@ -93,8 +96,6 @@ def iter_frames(source, max_frames: int | None = None) -> Iterator[torch.Tensor]
     name) or a video file (.mp4, .gif, ... through imageio); at most ``max_frames``. Nothing is read before
     the consumer asks for the frame, so a long video never sits in memory."""
     import numpy as np
-
-    from ..data.io import list_frames, read_image, uint8_to_float
 
     path = Path(source)
     if not path.exists():
@@ -249,9 +250,6 @@ def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, 
     """``sr = f(lr)``: a whole video ``lr [T, 3, h, w]`` in [0, 1] -> ``[T, 3, 4h, 4w]`` in [0, 1] with a trained
     checkpoint (EMA weights, the checkpoint's posterior form unless ``form``), clip by clip with memory. The SR
     function the evaluation harness and notebook 08 plug in; ``f.sampler.times`` holds seconds per clip."""
-    from ..utils import get_device
-    from .checkpoint import load_model
-
     device = get_device(device=device)
     model, cfg, _ = load_model(checkpoint, use_ema=use_ema, device=device)
     sampler = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=cfg.data.clip_length,

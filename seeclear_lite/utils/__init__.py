@@ -1,7 +1,7 @@
 """Small shared helpers: device choice, profiles, seeding, atomic file writes."""
 
-from .device import device_name, get_device, resolve_profile, PROFILES
-from .io import atomic_write_bytes, atomic_torch_save, atomic_write_text
+from .device import PROFILES, device_name, get_device, resolve_profile
+from .io import atomic_torch_save, atomic_write_bytes, atomic_write_text
 
 __all__ = ["device_name", "get_device", "resolve_profile", "PROFILES", "atomic_write_bytes", "atomic_torch_save",
            "atomic_write_text"]

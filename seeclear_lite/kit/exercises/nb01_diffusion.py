@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from ...diffusion import blur_schedule, dct_matrix, heat_eigenvalues
-from .core import (ExerciseError, as_float64, call, compare, diagnose, exercise, fresh_generator, passed,
-                   planted, reference)
+from ...diffusion import BlurringResShift, blur_schedule, dct_matrix, heat_eigenvalues
+from .core import (ExerciseError, as_float64, call, compare, diagnose, exercise, fresh_generator, passed, planted,
+                   reference)
 
 __all__ = ["check_dct_matrix", "check_heat_schedule", "check_patch_blur"]
 
@@ -246,8 +246,6 @@ def _blur_variants(x: torch.Tensor, tau: float, p: int) -> list:
 def check_patch_blur(fn) -> None:
     """Checks ``fn(x [..., H, W], tau, p) -> V exp(Lambda tau) V^T x`` (Eqs. 1, 2, 22: the heat flow for time tau
     inside every p x p patch, in pixels) against ``BlurringResShift.blur`` on random frames, steps and p."""
-    from ...diffusion import BlurringResShift
-
     g = fresh_generator()
     worst = 0.0
     leads = [(2, 3), (3,), (1, 2, 1), (2, 1)]
