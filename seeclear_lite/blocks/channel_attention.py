@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from .norm import LayerNorm2d
@@ -43,10 +44,10 @@ class ChannelAttention(nn.Module):
         self.proj = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        q, k, v = self.qkv_dw(self.qkv(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
-        out = transposed_attention(q, k, v, self.temperature)
-        return self.proj(out.reshape(b, c, h, w))
+        h = x.shape[-2]
+        q, k, v = rearrange(self.qkv_dw(self.qkv(x)), "b (three m c) h w -> three b m c (h w)", three=3, m=self.heads)
+        out = transposed_attention(q, k, v, self.temperature)            # [B, heads, C/heads, h*w]
+        return self.proj(rearrange(out, "b m c (h w) -> b (m c) h w", h=h))
 
 
 class ChannelAttentionBlock(nn.Module):

@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 
 def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
     """``[B, H, W, C] -> [B * nW, ws * ws, C]`` (windows in row-major order, tokens row-major inside)."""
-    b, h, w, c = x.shape
+    h, w = x.shape[1:3]
     if h % ws or w % ws:
         raise ValueError(f"window_partition: a {h}x{w} map is not divisible by the window size {ws}; "
                          f"pad it to a multiple of {ws} first.")
-    x = x.reshape(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, ws * ws, c)
+    return rearrange(x, "b (i r) (j s) c -> (b i j) (r s) c", r=ws, s=ws)
 
 
 def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
     """Inverse of :func:`window_partition`: ``[B * nW, ws * ws, C] -> [B, H, W, C]``."""
-    c = windows.shape[-1]
-    x = windows.reshape(-1, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, h, w, c)
+    return rearrange(windows, "(b i j) (r s) c -> b (i r) (j s) c", i=h // ws, j=w // ws, r=ws)
 
 
 def relative_position_index(ws: int) -> torch.Tensor:
@@ -82,7 +80,7 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         bw, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
         bias = self.position_bias().to(q.dtype)[None]  # [1, heads, N, N]
         if mask is not None:
             nw = mask.shape[0]
@@ -90,7 +88,7 @@ class WindowAttention(nn.Module):
             bias = (bias.unsqueeze(0) + neg[None, :, None]).expand(bw // nw, nw, self.heads, n, n)
             bias = bias.reshape(bw, self.heads, n, n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
+        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
 
 
 class WindowAttentionBlock(nn.Module):
@@ -115,7 +113,7 @@ class WindowAttentionBlock(nn.Module):
         if h % ws or w % ws:
             raise ValueError(f"WindowAttentionBlock: a {h}x{w} feature map is not divisible by the window "
                              f"size {ws}; pad the input (PixelCondenser does it for you).")
-        tokens = x.permute(0, 2, 3, 1)  # [B, H, W, C]
+        tokens = rearrange(x, "b c h w -> b h w c")
         shift = ws // 2 if (self.shift and min(h, w) > ws) else 0
         y = self.norm1(tokens)
         mask = None
@@ -127,4 +125,4 @@ class WindowAttentionBlock(nn.Module):
             y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
         tokens = tokens + y
         tokens = tokens + self.mlp(self.norm2(tokens))
-        return tokens.permute(0, 3, 1, 2)
+        return rearrange(tokens, "b h w c -> b c h w")

@@ -32,8 +32,6 @@ from .corpus import SIZE_MULTIPLE, centre_crop_box, clip_is_complete, default_co
 from .io import list_frames, read_image_uint8
 
 PACK_FORMAT = "seeclear-lite-pack/1"
-#: The size limit the issue sets for the compact form (it must fit a 64 MiB transfer).
-DEFAULT_BUDGET_MIB = 64
 
 
 @dataclass

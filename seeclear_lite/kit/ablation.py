@@ -55,6 +55,7 @@ from ..training.sampling import VideoSampler
 from ..training.validation import build_dataset
 from ..utils import get_device
 from ..utils.io import atomic_write_text
+from ..utils.params import count_parameters
 
 #: Table 2's rows, in order (row id -> label).
 ROWS: dict[str, str] = {
@@ -312,7 +313,7 @@ def _run_rows(result, out, prof, rows, seed, budget, extra, lpips_module, device
                                  form=cfg.diffusion.form, seed=cfg.val.seed, lpips_module=lpips_module,
                                  device=device)
         record = {"row": row, "label": ROWS[row], "switches": dict(ROW_SWITCHES[row]), "metrics": metrics,
-                  "params": sum(p.numel() for p in model.parameters()), "steps": summary["step"],
+                  "params": count_parameters(model), "steps": summary["step"],
                   "stages": [s.__dict__ for s in cfg.stages], "seed": cfg.seed,
                   "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
                   "clips": [c["name"] for c in clips]}

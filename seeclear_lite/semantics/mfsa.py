@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from ..blocks.attention import FeedForward, MultiHeadAttention
@@ -45,18 +46,14 @@ from ._cond import clip_shape, require
 
 def window_partition(x: torch.Tensor, win: tuple[int, int, int]) -> torch.Tensor:
     """[B, T, H, W, C] (T, H, W multiples of ``win``) -> windows [B, nW, wt·wh·ww, C]."""
-    B, T, H, W, C = x.shape
     wt, wh, ww = win
-    x = x.reshape(B, T // wt, wt, H // wh, wh, W // ww, ww, C)
-    return x.permute(0, 1, 3, 5, 2, 4, 6, 7).reshape(B, -1, wt * wh * ww, C)
+    return rearrange(x, "b (nt t) (nh h) (nw w) c -> b (nt nh nw) (t h w) c", t=wt, h=wh, w=ww)
 
 
 def window_reverse(w: torch.Tensor, win: tuple[int, int, int], size: tuple[int, int, int]) -> torch.Tensor:
     """Inverse of :func:`window_partition`: [B, nW, L, C] -> [B, T, H, W, C]."""
-    B, C = w.shape[0], w.shape[-1]
     (wt, wh, ww), (T, H, W) = win, size
-    x = w.reshape(B, T // wt, H // wh, W // ww, wt, wh, ww, C)
-    return x.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(B, T, H, W, C)
+    return rearrange(w, "b (nt nh nw) (t h w) c -> b (nt t) (nh h) (nw w) c", nt=T // wt, nh=H // wh, t=wt, h=wh)
 
 
 def _region_ids(padded: int, w: int, s: int) -> torch.Tensor:
@@ -173,7 +170,7 @@ class MultiFrameSelfAttention(nn.Module):
         C, h, w = f.shape[1:]
         if C != self.channels:
             raise ValueError(f"MFSA was built for {self.channels} channels, got features with {C}.")
-        x = f.reshape(B, N, C, h, w).permute(0, 1, 3, 4, 2)             # [B, N, h, w, C]
+        x = rearrange(f, "(b n) c h w -> b n h w c", n=N)
         X = x
         if self.clip_dim is not None:
             oc = require(cond, "clip_tokens", B, None, 3, "MFSA with clip tokens (Eq. 15)")
@@ -191,7 +188,7 @@ class MultiFrameSelfAttention(nn.Module):
         y = x + y                                                        # residual on F̂
         if self.mlp is not None:
             y = y + self.mlp(y)
-        return y.permute(0, 1, 4, 2, 3).reshape(B * N, C, h, w)          # F̄ (Eq. 15)
+        return rearrange(y, "b n h w c -> (b n) c h w")                 # F̄ (Eq. 15)
 
     def attention_map(self, f: torch.Tensor, cond, frame: int, row: int, col: int) -> torch.Tensor:
         """Where pixel (frame, row, col) looks: attention probabilities [B, heads, N, h, w] over the clip

@@ -40,7 +40,7 @@ from ..utils.device import device_name, get_device
 from ..utils.io import atomic_torch_save, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
 
-#: Issue 9's limit for a checkpoint committed to the repository.
+#: The size limit of a checkpoint committed to the repository.
 MAX_SHIPPED_BYTES = 16 * 2**20
 
 
