@@ -7,8 +7,12 @@ Each command lives in its own module (imported only when used, so ``--help`` is 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import signal
 import sys
+import traceback
 
 #: command -> (module, one-line help)
 COMMANDS = {
@@ -43,7 +47,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 0
-    return int(importlib.import_module(COMMANDS[args.command][0]).main(args) or 0)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    # SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: the atomic writers remove their temp files
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return int(module.main(args) or 0)
+    except (KeyboardInterrupt, OSError, ValueError) as err:
+        if os.environ.get("SEECLEAR_DEBUG"):        # developers: the full traceback
+            traceback.print_exc()
+        if isinstance(err, KeyboardInterrupt):
+            print(f"interrupted: {args.command} stopped; the results it had written are complete (each file is "
+                  f"written whole or not at all).", file=sys.stderr)
+        else:
+            print(f"error: {describe_os_error(err) if isinstance(err, OSError) else err}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a failed file operation, with what to do about it."""
+    where = f" {err.filename}" if getattr(err, "filename", None) else ""
+    fixes = {errno.ENOSPC: "the disk is full: free some space or choose another output folder",
+             errno.EROFS: "the file system is read-only: choose another output folder",
+             errno.EACCES: "permission denied: choose a folder you can write to",
+             errno.EDQUOT: "the disk quota is exhausted: free some space or choose another output folder"}
+    if err.errno in fixes:
+        return f"cannot write{where} ({err.strerror}): {fixes[err.errno]}."
+    return str(err).splitlines()[0] if str(err) else f"{type(err).__name__}{where}"
 
 
 if __name__ == "__main__":

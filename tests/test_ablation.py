@@ -1,94 +1,109 @@
-"""The ablation of Table 2 (issue 7, item 4): rows by switches, one budget, a Table 2-style table."""
+"""The claims runner (``python -m seeclear_lite ablate``): rows that differ in one thing, seeds, intervals, verdicts."""
 
 import json
+import math
 
 import pytest
 import torch
 
-from seeclear_lite.kit import ablation
-from seeclear_lite.kit.ablation import METRICS, ROW_SWITCHES, ROWS, SWITCHES, row_config, run_ablation
 from seeclear_lite.config import config_differences
-
-#: Table 2 of the paper (Sec. 4.3), read as which modules each variant adds to the baseline.
-TABLE2 = {"baseline": set(), "semantic": {"semantic_condition"}, "mfsa": {"semantic_condition", "mfsa"},
-          "incam": {"semantic_condition", "mfsa", "incam"},
-          "category": {"semantic_condition", "mfsa", "incam", "category"}}
-
-
-def test_rows_differ_in_their_switches_exactly_as_table2():
-    assert list(ROWS) == list(TABLE2)
-    cfgs = {row: row_config(row, "smoke", seed=7, steps=6) for row in ROWS}
-    base = cfgs["baseline"].to_dict()
-    for row, cfg in cfgs.items():
-        mc = cfg.model
-        assert {s for s in SWITCHES if getattr(mc, s)} == TABLE2[row] == {s for s, on in ROW_SWITCHES[row].items() if on}
-        # same seed, data, optimiser, diffusion and budget: only the switches (and the stage split) differ
-        diff = config_differences(base, cfg.to_dict(), ignore=("stages",))
-        assert all(d.split(":")[0] in {f"model.{s}" for s in SWITCHES} for d in diff), diff
-        assert cfg.seed == 7 and cfg.total_steps == 6
-    # the CaTeGory row spends the same budget in Sec. 4.1's three stages; the others in one
-    assert [s.train for s in cfgs["category"].stages] == ["condenser", "memory", "all"]
-    assert all(len(cfgs[r].stages) == 1 for r in ROWS if r != "category")
-    # the incam switch really builds clip tokens, the category switch a memory
-    from seeclear_lite.models import build_model
-
-    models = {r: build_model(cfgs[r].model) for r in ROWS}
-    parts = [(m.incam is not None and any(b.cross_attention is not None for b in m.incam.decoder),
-              m.incam is not None and any(b.mfsa is not None for b in m.incam.decoder),
-              m.incam is not None and m.incam.clip_tokens is not None, m.memory is not None) for m in models.values()]
-    assert parts == [(False, False, False, False), (True, False, False, False), (True, True, False, False),
-                     (True, True, True, False), (True, True, True, True)]
+from seeclear_lite.diffusion import BlurringResShift
+from seeclear_lite.kit import ablation
+from seeclear_lite.kit.ablation import STUDIES, interval, paired, run_config, run_study, summarize, verdicts
+from seeclear_lite.models import build_model
 
 
-def test_bad_rows_and_budgets_are_named():
-    with pytest.raises(ValueError, match="Unknown ablation row 'dwt'"):
-        row_config("dwt")
-    with pytest.raises(ValueError, match="at least 3"):
-        row_config("category", "smoke", steps=2)
-    with pytest.raises(ValueError, match="Unknown ablation profile"):
-        row_config("baseline", "huge")
-    from seeclear_lite.__main__ import main
+def test_rows_differ_only_in_what_the_study_varies():
+    for name, st in STUDIES.items():
+        cfgs = {row: run_config(name, row, seed=7, size="smoke") for row in st.rows}
+        ref = cfgs[st.reference].to_dict()
+        for row, cfg in cfgs.items():
+            diff = {d.split(":")[0] for d in config_differences(ref, cfg.to_dict(), ignore=("stages",))}
+            assert diff <= set(st.rows[row]) | set(st.rows[st.reference]), (row, diff)
+            assert cfg.seed == 7 and cfg.total_steps == ablation.SIZES["smoke"].steps
+    blur = {r: run_config("blur", r, 0, "smoke").diffusion.sigma_b2_max for r in STUDIES["blur"].rows}
+    assert blur == {"resshift": 0.0, "blur_2": 2.0, "blur_3": 3.0}                   # Table 4's values
+    models = {r: build_model(run_config("components", r, 0, "smoke").model) for r in STUDIES["components"].rows}
+    parts = {r: (m.incam is not None and bool(m.incam.decoder) and m.incam.decoder[0].cross_attention is not None,
+                 m.incam is not None and bool(m.incam.decoder) and m.incam.decoder[0].mfsa is not None,
+                 m.memory is not None) for r, m in models.items()}
+    assert parts == {"baseline": (False, False, False), "semantic": (True, False, False),
+                     "incam": (True, True, False), "category": (True, True, True)}
+    assert [s.train for s in run_config("components", "category", 0, "claims").stages] == ["condenser", "memory", "all"]
+    assert run_config("components", "baseline", 0, "claims").total_steps == \
+        run_config("components", "category", 0, "claims").total_steps                 # one budget
 
-    assert main(["ablate", "model.category=true"]) == 2
+
+def test_interval_and_paired_test_against_scipy_and_by_hand():
+    mean, sd, lo, hi = interval([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3) and sd == pytest.approx(1.5275252, rel=1e-6)
+    assert hi - mean == pytest.approx(4.302653 * sd / math.sqrt(3), rel=1e-5)       # t(0.975, 2) = 4.3027
+    assert math.isnan(interval([5.0])[1])
+    runs = [{"seed": s, "metrics": {k: None for k in ablation.METRICS} | {"psnr_y": v}} for s, v in enumerate([1, 2, 4])]
+    ref = [{"seed": s, "metrics": {k: None for k in ablation.METRICS} | {"psnr_y": v}} for s, v in enumerate([0, 1.5, 3])]
+    d = paired([0, 1, 2], runs, ref)["psnr_y"]
+    t = (5 / 6) / (math.sqrt(1 / 12) / math.sqrt(3))                                   # mean / standard error = 5
+    assert d["diffs"] == [1, 0.5, 1] and d["p"] == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-9)  # t(2) tails
+
+
+def test_verdicts_follow_the_interval_and_the_metric_direction():
+    rows = [{"name": "a", "paired_vs_ref": {"psnr_y": {"ci95_low": 0.1, "ci95_high": 0.3},
+                                             "lpips_vgg": {"ci95_low": 0.01, "ci95_high": 0.02},
+                                             "tmae": {"ci95_low": -0.1, "ci95_high": 0.2}}}]
+    study = ablation.Study("t", "tiny", {"ref": {}, "a": {}}, "ref", "", {})
+    ablation.STUDIES["t"] = study
+    try:
+        v = verdicts("t", rows)["a"]
+    finally:
+        del ablation.STUDIES["t"]
+    assert v == {"psnr_y": "holds", "lpips_vgg": "fails", "tmae": "undecided"}    # higher PSNR good, higher LPIPS bad
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
+def smoke_study(tmp_path_factory):
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("ablation")
-    return out, run_ablation(out, "smoke", steps=3, lpips=False, log=lambda *a: None)
+    out = tmp_path_factory.mktemp("claims")
+    summary = run_study("components", [0, 1], out, size="smoke", lpips=False, rows=["baseline", "category"],
+                        log=lambda *a: None)
+    return out, summary
 
 
-def test_smoke_ablation_writes_a_table2_style_table(smoke_run):
-    out, result = smoke_run
-    assert [r["row"] for r in result.rows] == list(ROWS)
-    assert {r["steps"] for r in result.rows} == {3} and {r["seed"] for r in result.rows} == {0}
-    assert len({tuple(r["clips"]) for r in result.rows}) == 1                      # same held-out data
-    for r in result.rows:
-        assert set(r["metrics"]) == {k for k, _, _ in METRICS}
-        assert r["metrics"]["lpips"] is None                                      # --no-lpips
-        assert 5.0 < r["metrics"]["psnr"] < 60.0 and 0.0 < r["metrics"]["ssim"] <= 1.0
-        assert r["metrics"]["tmae"] > 0.0
-    params = [r["params"] for r in result.rows]
-    assert params == sorted(params) and len(set(params)) == 5                     # each row adds a module
-    md = (out / "ablation.md").read_text()
-    header = md.splitlines()[0]
-    for col in ["Variant", "Semantic", "MFSA", "InCAM", "CaTeGory", *(h for _, h, _ in METRICS)]:
-        assert col in header
-    for label in ROWS.values():
-        assert f"| {label} |" in md
-    assert "say nothing about the paper's claims" in md
-    assert not (out / "runs" / "baseline" / "checkpoints").exists()               # only with keep_checkpoints
-    assert (out / "runs" / "category" / "config.yaml").is_file()
-    data = json.loads((out / "ablation.json").read_text())
-    assert data["steps"] == 3 and [r["row"] for r in data["rows"]] == list(ROWS)
+def test_smoke_study_writes_the_issue_format_and_resumes(smoke_study):
+    out, summary = smoke_study
+    assert [r["name"] for r in summary["rows"]] == ["baseline", "category"]
+    for r in summary["rows"]:
+        assert r["seeds"] == [0, 1]
+        assert set(r["metrics"]) >= {"psnr_y", "ssim_y", "tmae"} and all(len(v) == 2 for v in r["metrics"].values())
+        assert 5.0 < r["stats"]["psnr_y"]["mean"] < 60.0
+    pair = summary["rows"][1]["paired_vs_baseline"]["psnr_y"]
+    assert pair["diffs"] == pytest.approx([a - b for a, b in zip(summary["rows"][1]["metrics"]["psnr_y"],
+                                                                summary["rows"][0]["metrics"]["psnr_y"])])
+    json.dumps(summary)                                                                 # plain JSON
+    assert set(summary) >= {"rows", "budget", "eval", "paper", "verdicts", "claim"}
+    # a second call reads the finished runs back instead of training again
+    first = (out / "baseline" / "seed0" / "result.json").stat().st_mtime_ns
+    again = run_study("components", [0, 1], out, size="smoke", lpips=False, rows=["baseline", "category"],
+                      log=lambda *a: None)
+    assert (out / "baseline" / "seed0" / "result.json").stat().st_mtime_ns == first
+    assert again["rows"][0]["metrics"] == summary["rows"][0]["metrics"]
+
+
+def test_bad_studies_rows_and_seeds_are_named(tmp_path):
+    with pytest.raises(ValueError, match="Unknown study 'dwt'"):
+        run_config("dwt", "baseline", 0)
+    with pytest.raises(ValueError, match="Unknown row 'mfsa' of study 'blur'"):
+        run_config("blur", "mfsa", 0)
+    with pytest.raises(ValueError, match="seeds must be distinct integers >= 0"):
+        run_study("blur", [0, 0], tmp_path, size="smoke")
+    from seeclear_lite.__main__ import main
+
+    assert main(["ablate", "blur", "--size", "smoke", "--rows", "nope", "--out", str(tmp_path)]) == 2
 
 
 def test_evaluation_scores_a_perfect_model_perfectly():
-    """The evaluation path itself: a 'model' that returns the ground truth scores PSNR inf-capped, tMAE 0."""
-    clips = [{"name": "x", "lr": torch.rand(7, 3, 4, 4), "gt": None}]
+    """The evaluation path itself: a 'model' that returns the ground truth scores PSNR capped, tMAE 0, SSIM 1."""
     gt = (torch.rand(7, 3, 16, 16) * 255).round() / 255
-    clips[0]["gt"] = gt
+    clips = [{"name": "x", "lr": torch.rand(7, 3, 4, 4), "gt": gt}]
 
     class Oracle(torch.nn.Module):
         def __init__(self):
@@ -103,19 +118,21 @@ def test_evaluation_scores_a_perfect_model_perfectly():
             return None
 
         def forward(self, x_t, y, t, cond=None, return_features=False):
+            from seeclear_lite.training.sampling import reflect_pad_time
+
             n = self.calls % 2
             self.calls += int(t[0]) == 1
-            frames = gt[:5] if n == 0 else ablation_pad(gt[5:])
+            frames = gt[:5] if n == 0 else reflect_pad_time(gt[5:], 5)
             x0 = frames[None] * 2 - 1 + self.w
             return (x0, []) if return_features else x0
 
-    def ablation_pad(x):
-        from seeclear_lite.training.sampling import reflect_pad_time
-
-        return reflect_pad_time(x, 5)
-
-    from seeclear_lite.diffusion import BlurringResShift
-
     m = ablation.evaluate_model(Oracle(), BlurringResShift(T=2), clips)
-    assert m["tmae"] == pytest.approx(0.0, abs=1e-9) and m["ssim"] == pytest.approx(1.0, abs=1e-6)
-    assert m["psnr"] > 60
+    assert m["tmae"] == pytest.approx(0.0, abs=1e-9) and m["ssim_y"] == pytest.approx(1.0, abs=1e-6)
+    assert m["psnr_y"] > 60 and m["lpips_vgg"] is None
+
+
+def test_summarize_needs_the_reference_for_pairs(smoke_study):
+    out, _ = smoke_study
+    results = [json.loads((out / "category" / f"seed{s}" / "result.json").read_text()) for s in (0, 1)]
+    s = summarize("components", results)
+    assert [r["name"] for r in s["rows"]] == ["category"] and "paired_vs_baseline" not in s["rows"][0]

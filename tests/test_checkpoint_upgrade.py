@@ -1,5 +1,6 @@
 """Checkpoints written before the SeeClear module (format 1: a PixelCondenser with hook modules) still load:
-their weights are renamed into SeeClear's children and give the same video, bit for bit in float32."""
+their weights are renamed into SeeClear's children and give the same video (to float32 rounding: LayerNorm2d now
+normalises along the channel dim directly instead of permuting, ~1e-6 apart; a wrong key would be ~0.1 apart)."""
 
 import shutil
 from pathlib import Path
@@ -26,8 +27,8 @@ def test_format_1_checkpoint_loads_and_samples_the_same_video():
     g = torch.Generator().manual_seed(2)
     sr1, mem = sample_clip(model, d, ref["lr"][0], generator=g)
     sr2, mem2 = sample_clip(model, d, ref["lr"][1], generator=g, memory=mem)
-    assert torch.equal(torch.stack([sr1, sr2]), ref["sr"])
-    assert torch.equal(mem2.T, ref["T2"])
+    assert (torch.stack([sr1, sr2]) - ref["sr"]).abs().max() < 1e-5
+    assert (mem2.T - ref["T2"]).abs().max() < 1e-5
 
 
 def test_every_format_1_key_finds_its_place():

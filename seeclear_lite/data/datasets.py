@@ -129,12 +129,27 @@ class FolderClips:
                 if len(lr) != len(gt):
                     raise ValueError(f"Clip {name!r}: GT has {len(gt)} frames but LR has {len(lr)} "
                                      f"({self.gt_dir / name} vs {self.lr_dir / name}); they must match one to one.")
+                bad = next(((g, l) for g, l in zip(gt, lr) if g.stem != l.stem), None)
+                if bad is not None:
+                    raise ValueError(f"Clip {name!r}: LR frame {bad[1].name} is paired with GT frame {bad[0].name} "
+                                     f"(frames are paired by name): give the LR frames the GT frames' names.")
                 lr_size = self._check_sizes(lr, f"LR clip {name!r}")
                 want = (size[0] // self.scale, size[1] // self.scale)
                 if lr_size != want:
                     raise ValueError(f"Clip {name!r}: LR frames are {lr_size[0]}x{lr_size[1]} (HxW) but GT frames "
                                      f"{size[0]}x{size[1]} at scale {self.scale} need LR {want[0]}x{want[1]}.")
                 self.lr_files[name] = lr
+
+    def verify_readable(self) -> None:
+        """Decode every frame once (a truncated or corrupt file raises ValueError naming it) before a command
+        writes anything."""
+        for name in self.names:
+            for f in self.gt_files[name] + self.lr_files.get(name, []):
+                try:
+                    read_image_uint8(f)
+                except (OSError, ValueError, SyntaxError) as err:
+                    raise ValueError(f"{f} cannot be decoded ({type(err).__name__}: {str(err).splitlines()[0]}): "
+                                     f"re-create or re-download it.") from None
 
     def _check_sizes(self, files: list[Path], what: str) -> tuple[int, int]:
         size = _frame_size(files[0])

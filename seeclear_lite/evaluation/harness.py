@@ -29,19 +29,21 @@ import io
 import json
 import math
 import platform
+import re
 import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
 from ..degradation import bicubic_upsample, degrade_uint8
-from ..metrics import get_lpips, psnr, ssim, temporal_error, temporal_lpips
+from ..metrics import get_lpips, psnr, ssim, temporal_error
 from ..training.sampling import checkpoint_super_resolver
 from ..utils.device import get_device
-from ..utils.io import atomic_write_text, prepare_output_dir
+from ..utils.io import StagedOutput, atomic_write_text
 
 #: Keys of every row of metrics.json (stable: outside tools read them).
 METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
@@ -151,6 +153,10 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
              seed: int = 0) -> dict:
     """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
 
+    Every argument and input frame is checked before anything is written, and the results are written into a
+    staging folder that replaces the old results in ``out`` only when complete, so a failed or interrupted run
+    never loses earlier results.
+
     Args:
         gt: a BasicSR root (``<gt>/GT/<clip>/``, LR from ``<gt>/BIx4/`` when present) or the GT folder itself.
         out: results folder; refuses to replace earlier results unless ``overwrite``.
@@ -164,28 +170,103 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         form, seed: for ``method="checkpoint"``: the reverse step (default: the checkpoint's) and the seed of the
             sampler's noise (one generator per clip, so each clip's result does not depend on the others).
     """
-    from tqdm.auto import tqdm
-
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"--scale must be a positive integer (the paper's x4: 4), got {scale!r}.")
     if crop_border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+        raise ValueError(f"--crop-border must be >= 0, got {crop_border}")
     if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     gt_dir, lr_dir = resolve_basicsr_root(gt, lr)
+    check_lr_folder_scale(lr_dir, scale)
     source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
+    for name in source.names:
+        h, w = source.sizes[name]
+        if 2 * crop_border >= min(h, w):
+            raise ValueError(f"--crop-border {crop_border} removes the whole of clip {name!r} ({h}x{w}); use at most "
+                             f"{(min(h, w) - 1) // 2}.")
+    source.verify_readable()
     out = Path(out)
     device = get_device(device=device)
     sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed)
     lp_vgg, lp_alex = _load_lpips(device, use_lpips)
-    prepare_output_dir(out, OUTPUTS, overwrite, option="--out")
-    log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
-        f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
+    with StagedOutput(out, OUTPUTS, overwrite, option="--out") as stage:
+        log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
+            f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
+        result, run = _evaluate_into(stage.path, source, sr_fn, method, scale, crop_border, lp_vgg, lp_alex,
+                                     device, chunk, progress)
+        run.update({"checkpoint": str(checkpoint) if checkpoint else None, "max_frames": max_frames,
+                    "gt": str(gt_dir), "lr": str(lr_dir) if lr_dir else "BI degradation on the fly (rounded to 8 bit)",
+                    "lpips": use_lpips})
+        sampler = getattr(sr_fn, "sampler", None)
+        if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
+            run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
+                              "preset": sr_fn.config.preset, "model": sr_fn.config.preset,
+                              "incam": bool(sr_fn.config.model.incam),
+                              "category": bool(sr_fn.config.model.category)}
+        atomic_write_text(stage.path / "run.json", json.dumps(run, indent=2) + "\n")
+        stage.commit()
+    log(metrics_markdown(result, run["frames"]))
+    return result
 
+
+def check_lr_folder_scale(lr_dir, scale: int) -> None:
+    """An LR folder named like BasicSR's ``BIx4`` / ``BDx4`` must hold frames of that scale."""
+    if lr_dir is None:
+        return
+    m = re.fullmatch(r"(?:BI|BD|LR)x(\d+)", Path(lr_dir).name, flags=re.I)
+    if m and int(m.group(1)) != scale:
+        raise ValueError(f"the LR folder {lr_dir} is named for x{m.group(1)} but --scale is {scale}: pass "
+                         f"--scale {m.group(1)}, or give the x{scale} frames with --lr.")
+
+
+class _ClipScores:
+    """Per-frame and per-transition metrics of one clip, fed chunk by chunk (8-bit frames in [0, 1]). Each
+    frame's LPIPS features are computed once: AlexNet's serve both transitions a frame takes part in (tLP)."""
+
+    def __init__(self, crop_border: int, lp_vgg, lp_alex, device):
+        self.crop, self.vgg, self.alex, self.device = crop_border, lp_vgg, lp_alex, device
+        self.values = {k: [] for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp")}
+        self.prev = None          # (sr, gt, alex features of sr, alex features of gt) of the previous frame
+
+    @torch.no_grad()
+    def add(self, sr: torch.Tensor, gt: torch.Tensor) -> None:
+        v = self.values
+        v["psnr_rgb"] += psnr(sr, gt, self.crop).tolist()
+        v["ssim_rgb"] += ssim(sr, gt, self.crop).tolist()
+        v["psnr_y"] += psnr(sr, gt, self.crop, y_channel=True).tolist()
+        v["ssim_y"] += ssim(sr, gt, self.crop, y_channel=True).tolist()
+        if self.vgg is not None:
+            v["lpips_vgg"] += self.vgg(sr.to(self.device), gt.to(self.device)).double().cpu().tolist()
+        fa = fb = None
+        if self.alex is not None:
+            fa, fb = self.alex.features(sr.to(self.device)), self.alex.features(gt.to(self.device))
+        seq_sr, seq_gt = sr, gt
+        if self.prev is not None:
+            seq_sr, seq_gt = torch.cat([self.prev[0], sr]), torch.cat([self.prev[1], gt])
+            if fa is not None:
+                fa = [torch.cat([p, f]) for p, f in zip(self.prev[2], fa)]
+                fb = [torch.cat([p, f]) for p, f in zip(self.prev[3], fb)]
+        if len(seq_sr) >= 2:      # every transition t -> t+1, the one across chunks included
+            pairs_sr, pairs_gt = torch.stack([seq_sr[:-1], seq_sr[1:]], 1), torch.stack([seq_gt[:-1], seq_gt[1:]], 1)
+            v["tmae"] += temporal_error(pairs_sr, pairs_gt).tolist()
+            if fa is not None:
+                d_sr = self.alex.distance([f[:-1] for f in fa], [f[1:] for f in fa]).double()
+                d_gt = self.alex.distance([f[:-1] for f in fb], [f[1:] for f in fb]).double()
+                v["tlp"] += (d_sr - d_gt).abs().cpu().tolist()
+        self.prev = (sr[-1:], gt[-1:], *([[f[-1:] for f in fa], [f[-1:] for f in fb]] if fa is not None else [None, None]))
+
+
+def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_border: int, lp_vgg, lp_alex, device,
+                   chunk: int, progress: bool) -> tuple[dict, dict]:
+    """Run the method over every clip, write the SR frames and the tables into ``out``; (metrics, run record)."""
     per_clip, per_frame_rows, frames_total = {}, [], 0
     t_start = time.perf_counter()
     for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
         n = source.num_frames(name)
-        values = {k: [] for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp")}
-        sr_seconds, prev_sr, prev_gt = 0.0, None, None
+        scores = _ClipScores(crop_border, lp_vgg, lp_alex, device)
+        sr_seconds = 0.0
         bar = tqdm(total=n, desc=f"  {name}", unit="frame", leave=False, disable=not progress)
         for idx, gt_u8, sr, seconds in _sr_chunks(sr_fn, source, name, n, chunk, scale, device):
             gt_f = uint8_to_float(gt_u8)
@@ -193,42 +274,24 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
             if sr.shape[-2:] != gt_f.shape[-2:]:
                 raise ValueError(f"{method} returned frames of size {tuple(sr.shape[-2:])} for GT "
                                  f"{tuple(gt_f.shape[-2:])} in clip {name!r}.")
+            if not torch.isfinite(sr).all():
+                raise ValueError(f"{method} returned non-finite values for clip {name!r} (frames {idx.start}.."
+                                 f"{idx.stop - 1}): the model's weights or inputs are broken.")
             sr_u8 = to_uint8(sr).cpu().permute(0, 2, 3, 1).numpy()  # the frames as saved (8 bit) ...
             for j, i in enumerate(idx):
                 write_image(out / "SR" / name / f"{i:08d}.png", sr_u8[j])
-            sr = uint8_to_float(sr_u8)  # ... and as read back: metrics are computed on exactly these
-            values["psnr_rgb"] += psnr(sr, gt_f, crop_border).tolist()
-            values["ssim_rgb"] += ssim(sr, gt_f, crop_border).tolist()
-            values["psnr_y"] += psnr(sr, gt_f, crop_border, y_channel=True).tolist()
-            values["ssim_y"] += ssim(sr, gt_f, crop_border, y_channel=True).tolist()
-            if lp_vgg is not None:
-                with torch.no_grad():
-                    values["lpips_vgg"] += lp_vgg(sr.to(device), gt_f.to(device)).double().cpu().tolist()
-            # temporal metrics on every transition t -> t+1, including the one across chunks
-            seq_sr = sr if prev_sr is None else torch.cat([prev_sr, sr])
-            seq_gt = gt_f if prev_gt is None else torch.cat([prev_gt, gt_f])
-            if len(seq_sr) >= 2:
-                pairs_sr = torch.stack([seq_sr[:-1], seq_sr[1:]], dim=1)  # [k, 2, 3, H, W]
-                pairs_gt = torch.stack([seq_gt[:-1], seq_gt[1:]], dim=1)
-                values["tmae"] += temporal_error(pairs_sr, pairs_gt).tolist()
-                if lp_alex is not None:
-                    values["tlp"] += temporal_lpips(pairs_sr.to(device), pairs_gt.to(device), net=lp_alex).tolist()
-            prev_sr, prev_gt = sr[-1:], gt_f[-1:]
+            scores.add(uint8_to_float(sr_u8), gt_f)  # ... and as read back: metrics are computed on exactly these
             bar.update(len(idx))
         bar.close()
+        values = scores.values
         for i in range(n):
             row = {"clip": name, "frame": i}
             for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg"):
                 row[k] = values[k][i] if values[k] else None
             per_frame_rows.append(row)
         mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
-        per_clip[name] = {
-            "psnr_rgb": mean(values["psnr_rgb"]), "ssim_rgb": mean(values["ssim_rgb"]),
-            "psnr_y": mean(values["psnr_y"]), "ssim_y": mean(values["ssim_y"]),
-            "lpips_vgg": mean(values["lpips_vgg"]),
-            "tmae": mean(values["tmae"]), "tlp": mean(values["tlp"]),
-            "sr_ms_per_frame": 1000.0 * sr_seconds / n,
-        }
+        per_clip[name] = {k: mean(values[k]) for k in values}
+        per_clip[name]["sr_ms_per_frame"] = 1000.0 * sr_seconds / n
         frames_total += n
     average = {}
     for k in METRIC_KEYS:
@@ -238,28 +301,19 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
               "average": {k: _finite(v) for k, v in average.items()},
               "clips": {c: {k: _finite(v) for k, v in row.items()} for c, row in per_clip.items()}}
     run = {"kit_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
-           "device": str(device), "method": method, "checkpoint": str(checkpoint) if checkpoint else None,
-           "scale": scale, "crop_border": crop_border, "max_frames": max_frames,
-           "gt": str(gt_dir), "lr": str(lr_dir) if lr_dir else "BI degradation on the fly (rounded to 8 bit)",
-           "lpips": use_lpips, "frames": {c: source.num_frames(c) for c in source.names},
+           "device": str(device), "method": method, "scale": scale, "crop_border": crop_border,
+           "frames": {c: source.num_frames(c) for c in source.names},
            "total_frames": frames_total, "wall_seconds": time.perf_counter() - t_start,
            "units": {"tmae": "mean |d_sr - d_gt| of consecutive-frame differences, frames in [0, 1] "
                              "(metrics.md shows it x255, in 8-bit levels)",
-                     "tlp": "TecoGAN tLP (AlexNet LPIPS), raw (metrics.md shows it x100, as TecoGAN)", "sr_ms_per_frame": "method only, no I/O"}}
-    sampler = getattr(sr_fn, "sampler", None)
-    if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
-        run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
-                          "preset": sr_fn.config.preset, "model": sr_fn.config.preset,
-                          "incam": bool(sr_fn.config.model.incam),
-                          "category": bool(sr_fn.config.model.category)}
+                     "tlp": "TecoGAN tLP (AlexNet LPIPS), raw (metrics.md shows it x100, as TecoGAN)",
+                     "sr_ms_per_frame": "method only, no I/O"}}
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
     atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
     atomic_write_text(out / "per_frame.csv", _csv(per_frame_rows, ["clip", "frame", "psnr_rgb", "ssim_rgb",
                                                                    "psnr_y", "ssim_y", "lpips_vgg"]))
-    atomic_write_text(out / "run.json", json.dumps(run, indent=2) + "\n")
-    log(metrics_markdown(result, run["frames"]))
-    return result
+    return result, run
 
 
 def _fmt(key: str, v) -> str:

@@ -1,364 +1,417 @@
-"""``python -m seeclear_lite ablate``: the ablation of Table 2 (Sec. 4.3), row by row, on one budget.
+"""``python -m seeclear_lite ablate``: the paper's claims tested at the kit's scale, with seeds and intervals.
 
-Table 2 starts from a baseline ("all semantic-related operations are bypassed ... a diffusion-based image SR
-model without any condition") and adds the semantic modules one at a time. The rows are the same network
-with the model switches of :class:`seeclear_lite.models.ModelConfig` turned on cumulatively:
+Two studies, each a set of rows that differ in one thing and share everything else (model size, data, budget,
+seeds, evaluation):
 
-===================== ====================== ====== ======= ==========
-row                   ``semantic_condition`` ``mfsa`` ``incam`` ``category``
-===================== ====================== ====== ======= ==========
-Baseline              –                      –      –       –
-+ semantic condition  on                     –      –       –
-+ MFSA                on                     on     –       –
-+ InCAM               on                     on     on      –
-+ CaTeGory (SeeClear) on                     on     on      on
-===================== ====================== ====== ======= ==========
+* ``blur`` (Table 4's idea): σ²_B = 0 (plain ResShift), 2 (the kit's default, the paper's SeeClear row) and 3,
+  on the baseline network;
+* ``components`` (Table 2's switch rows): baseline, + semantic condition (G + cross-attention), + InCAM (with
+  MFSA and the clip tokens), + CaTeGory (SeeClear). The CaTeGory row spends the budget in Sec. 4.1's three
+  stages (4 : 1 : 1), the others in one.
 
-Every row is trained with the same seed, data, number of optimiser steps and batch (the *budget*); only
-the switches differ (``tests/test_ablation.py`` checks that). The CaTeGory row spends its budget in the
-three stages of Sec. 4.1 (condenser, memory alone, joint; ``seeclear_lite.training.config.Stage``), the
-others in one stage. Each trained row (EMA weights) then super-resolves the held-out clip(s) whole, clip by
-clip with the memory carried (:class:`seeclear_lite.training.sampling.VideoSampler`), and is scored with
-PSNR, SSIM, LPIPS (VGG; ``--no-lpips`` to skip) on 8-bit frames, and the temporal metric tMAE
-(:func:`seeclear_lite.metrics.temporal_error`, lower = less flicker).
+Every run trains on the corpus pack's training split, then super-resolves the pack's whole validation split (every
+frame of every held-out clip, clip by clip with the memory carried; optionally a centre crop per frame to bound the
+cost) with its EMA weights, and scores PSNR / SSIM (RGB and Y), LPIPS-VGG, tMAE and tLP on 8-bit frames. Per row:
+mean, standard deviation and a 95 % t-interval over seeds; against the reference row: paired differences (same seed
+= same initialisation and data order) with their interval and a paired t-test. Each run writes its own
+``result.json`` as soon as it is done, so an interrupted study resumes where it stopped.
 
-Profiles: ``smoke`` (a micro network, a few steps: seconds per row; it checks the machinery and says
-nothing about the paper's claims), ``cpu`` (the ``tiny`` network, minutes in all), ``gpu`` (the ``base``
-network on the corpus; hours on one GPU). Writes ``ablation.md`` and ``ablation.json`` into ``--out``
-(one training folder per row under ``--out/runs``).
+Examples::
 
-Example::
-
-    python -m seeclear_lite ablate --profile smoke --out results/ablation_smoke
-    python -m seeclear_lite ablate --profile cpu --rows baseline incam category --out results/ablation_cpu
+    python -m seeclear_lite ablate blur --seeds 0 1 2 --jobs 2 --json data/claims/blur_ablation.json
+    python -m seeclear_lite ablate components --seeds 0 1 2 --jobs 2 --json data/claims/component_ablation.json
+    python -m seeclear_lite ablate components --size smoke --seeds 0 --out /tmp/abl      # seconds: the machinery
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing as mp
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+import yaml
+from scipy import stats
 
-from ..config import ConfigError, get_config, parse_override
+from ..config import ConfigError, TrainConfig, get_config, get_model_config, parse_override
 from ..data.io import quantize
-from ..data.samples import VALIDATION_CLIP, load_sample_clip
-from ..metrics import get_lpips, psnr, ssim, temporal_error
+from ..diffusion import BlurringResShift
+from ..metrics import get_lpips, psnr, ssim, temporal_error, temporal_lpips
 from ..models import build_model
 from ..training.engine import Trainer
 from ..training.sampling import VideoSampler
 from ..training.validation import build_dataset
-from ..utils import get_device
 from ..utils.io import atomic_write_text
 from ..utils.params import count_parameters
 
-#: Table 2's rows, in order (row id -> label).
-ROWS: dict[str, str] = {
-    "baseline": "Baseline",
-    "semantic": "+ semantic condition",
-    "mfsa": "+ MFSA",
-    "incam": "+ InCAM",
-    "category": "+ CaTeGory (SeeClear)",
-}
-#: The model switches of ModelConfig that Table 2 varies.
-SWITCHES = ("semantic_condition", "mfsa", "incam", "category")
-#: Cumulative switches of each row (see the module docstring).
-ROW_SWITCHES: dict[str, dict[str, bool]] = {
-    row: {s: i < k for i, s in enumerate(SWITCHES)} for k, row in enumerate(ROWS)}
-#: The columns of the table (metric key, header, higher is better?).
-METRICS = (("psnr", "PSNR ↑", True), ("ssim", "SSIM ↑", True), ("lpips", "LPIPS ↓", False),
-           ("tmae", "tMAE ↓", False))
+#: Metric key -> (higher is better?, label).
+METRICS = {"psnr_y": (True, "PSNR-Y"), "ssim_y": (True, "SSIM-Y"), "psnr_rgb": (True, "PSNR"),
+           "ssim_rgb": (True, "SSIM"), "lpips_vgg": (False, "LPIPS"), "tmae": (False, "tMAE ×255"),
+           "tlp": (False, "tLP ×100")}
+_SWITCHES = ("semantic_condition", "mfsa", "incam", "category")
 
-#: The micro network of the smoke profile (a few hundred k parameters at most, T = 4 steps).
-_MICRO = ["model.channels=8", "model.head_dim=8", "model.lr_channels=8", "model.channel_mult=[1,2]",
-          "model.middle_blocks=1", "diffusion.T=4"]
+
+def _switches(*on) -> dict:
+    return {f"model.{s}": s in on for s in _SWITCHES}
 
 
 @dataclass(frozen=True)
-class Profile:
-    """One run size: the shared training overrides, the budget, and the evaluation crop."""
+class Study:
+    """Rows (name -> overrides), the reference row, the claim in words and the paper's numbers."""
 
     name: str
-    preset: str                      # the training preset every row starts from
-    overrides: tuple                 # key=value overrides shared by every row
-    steps: int                       # optimiser steps per row (the budget)
-    eval_patch: int | None           # HR centre crop of the held-out clip(s) (None = whole frames)
-    eval_frames: int | None = None   # first N frames of each held-out clip (None = all)
-    note: str = ""
+    preset: str
+    rows: dict
+    reference: str
+    claim: str
+    paper: dict
 
 
-PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", "tiny", tuple(_MICRO + [
-        "data.gt_patch=16", "data.batch_size=2", "optim.lr=1e-3",
-        "optim.warmup_steps=1", "optim.ema_decay=0.9", "runtime.cpu_threads=1"]), steps=4, eval_patch=32, eval_frames=8,
-        note="micro network, a few steps: checks the machinery only"),
-    "cpu": Profile("cpu", "tiny", (
-        "diffusion.T=8", "data.gt_patch=32", "data.batch_size=2", "optim.lr=5e-4",
-        "optim.warmup_steps=5", "optim.ema_decay=0.99", "runtime.cpu_threads=1"), steps=60, eval_patch=64, eval_frames=8,
-        note="tiny network on the sample clips: minutes on a CPU, far too short to rank the rows"),
-    "gpu": Profile("gpu", "base", ("data.clips_per_sample=2",), steps=20_000, eval_patch=None,
-                   note="base network on the corpus; hours on one GPU"),
+STUDIES = {
+    "blur": Study(
+        "blur", "tiny",
+        {"resshift": {"diffusion.sigma_b2_max": 0.0}, "blur_2": {"diffusion.sigma_b2_max": 2.0},
+         "blur_3": {"diffusion.sigma_b2_max": 3.0}},
+        reference="resshift",
+        claim="patch-level blurring (σ²_B > 0) beats plain residual shifting (σ²_B = 0) in PSNR and LPIPS",
+        paper={"source": "Table 4 (first frame of REDS4, WaveDiff U-Net), PSNR / SSIM / LPIPS (RGB)",
+               "resshift": {"psnr_rgb": 26.78, "ssim_rgb": 0.7960, "lpips_vgg": 0.2096},
+               "blur_2": {"psnr_rgb": 26.45, "ssim_rgb": 0.7927, "lpips_vgg": 0.2008},
+               "blur_3": {"psnr_rgb": 27.74, "ssim_rgb": 0.8047, "lpips_vgg": 0.2067}}),
+    "components": Study(
+        "components", "tiny_full",
+        {"baseline": _switches(), "semantic": _switches("semantic_condition"),
+         "incam": _switches("semantic_condition", "mfsa", "incam"),
+         "category": _switches("semantic_condition", "mfsa", "incam", "category")},
+        reference="baseline",
+        claim="each semantic module improves on the baseline: the semantic condition, InCAM and CaTeGory",
+        paper={"source": "Table 2 (REDS4), PSNR / SSIM / LPIPS (RGB)",
+               "baseline": {"psnr_rgb": 28.05, "ssim_rgb": 0.7993, "lpips_vgg": 0.2120},
+               "incam": {"psnr_rgb": 28.46, "ssim_rgb": 0.8098, "lpips_vgg": 0.1917},
+               "category": {"psnr_rgb": 28.92, "ssim_rgb": 0.8279, "lpips_vgg": 0.1843}}),
 }
 
 
-def _stages(row: str, steps: int) -> list[dict]:
-    """The budget as stages: one for rows without CaTeGory, Sec. 4.1's three (4 : 1 : 1) with it."""
-    if not ROW_SWITCHES[row]["category"]:
+@dataclass(frozen=True)
+class Size:
+    """How big each run is: optimiser steps, training overrides, and the evaluation's crop / frames."""
+
+    name: str
+    steps: int
+    overrides: tuple
+    eval_crop: int | None        # HR centre crop of every evaluation frame (None = whole frames)
+    eval_frames: int | None      # first N frames of each held-out clip (None = all)
+    data: str                    # "pack" (the corpus) or "samples" (the committed clips: tests)
+
+
+_COMMON = ("data.gt_patch=64", "data.batch_size=2", "data.clips_per_sample=2", "optim.lr=5e-4",
+           "optim.warmup_steps=50", "optim.ema_decay=0.999", "val.every=0", "runtime.progress=false",
+           "runtime.cpu_threads=1", "runtime.log_every=50")
+SIZES = {
+    "smoke": Size("smoke", 3, ("model.channels=8", "model.head_dim=8", "model.lr_channels=8",
+                               "model.channel_mult=[1,2]", "model.middle_blocks=1", "diffusion.T=4",
+                               "data.gt_patch=16", "data.batch_size=2", "optim.lr=1e-3",
+                               "optim.warmup_steps=1", "val.every=0", "runtime.progress=false",
+                               "runtime.cpu_threads=1"), eval_crop=32, eval_frames=7, data="samples"),
+    "notebook": Size("notebook", 60, ("diffusion.T=8", "data.gt_patch=32", "data.batch_size=2", "optim.lr=5e-4",
+                                      "optim.warmup_steps=5", "optim.ema_decay=0.99", "val.every=0",
+                                      "runtime.progress=false", "runtime.cpu_threads=1"),
+                     eval_crop=64, eval_frames=8, data="samples"),
+    "claims": Size("claims", 1200, _COMMON, eval_crop=128, eval_frames=None, data="pack"),
+}
+
+
+# ---------------------------------------------------------------------------------------------- one run
+def run_config(study: str, row: str, seed: int, size: str | Size = "claims", steps: int | None = None):
+    """The :class:`~seeclear_lite.config.TrainConfig` of one run: the study's preset, the size's overrides, the
+    row's own overrides, the seed and the budget as stages (three for a row with CaTeGory)."""
+    st, sz = _study(study), _size(size)
+    if row not in st.rows:
+        raise ValueError(f"Unknown row {row!r} of study {st.name!r}: choose from {', '.join(st.rows)}.")
+    n = sz.steps if steps is None else int(steps)
+    over = {**dict(parse_override(o) for o in sz.overrides), **st.rows[row], "seed": seed}
+    if sz.data == "pack":
+        over.update({"data.source": "pack", "val.source": "pack"})
+    category = bool(over.get("model.category", get_model_config(st.preset).category))
+    return get_config(st.preset, {**over, "stages": _stages(category, n)})
+
+
+def _stages(category: bool, steps: int) -> list[dict]:
+    if not category:
         return [{"name": "condenser", "steps": steps, "train": "condenser"}]
     if steps < 3:
-        raise ValueError(f"the CaTeGory row trains in three stages (Sec. 4.1) and needs a budget of at least 3 "
-                         f"steps; got {steps}. Raise --steps.")
+        raise ValueError(f"a row with CaTeGory trains in three stages (Sec. 4.1) and needs >= 3 steps, got {steps}.")
     mem = max(1, steps // 6)
     return [{"name": "condenser", "steps": steps - 2 * mem, "train": "condenser"},
             {"name": "memory", "steps": mem, "train": "memory"},
             {"name": "joint", "steps": mem, "train": "all"}]
 
 
-def row_config(row: str, profile: str | Profile = "smoke", *, seed: int = 0, steps: int | None = None,
-               extra=()):
-    """The :class:`~seeclear_lite.training.TrainConfig` of one Table 2 row: the profile's shared settings,
-    the row's switches (``model.<switch>=...``), the budget as stages, validation off (evaluation comes
-    after training)."""
-    if row not in ROWS:
-        raise ValueError(f"Unknown ablation row {row!r}: choose from {', '.join(ROWS)}.")
-    prof = _profile(profile)
-    n = prof.steps if steps is None else int(steps)
-    if n < 1:
-        raise ValueError(f"the budget (steps per row) must be >= 1, got {n}.")
-    switches = {f"model.{k}": v for k, v in ROW_SWITCHES[row].items()}
-    overrides = {**dict(_kv(o) for o in prof.overrides), **switches, "seed": seed, "val.every": 0,
-                 "runtime.progress": False, "runtime.ckpt_every": 10 ** 9, "runtime.keep_last": 1,
-                 "stages": _stages(row, n)}
-    overrides.update(dict(_kv(o) for o in extra))
-    return get_config(prof.preset, overrides)
-
-
-def _kv(text: str):
-    return parse_override(text)
-
-
-def _profile(profile) -> Profile:
-    if isinstance(profile, Profile):
-        return profile
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown ablation profile {profile!r}: choose from {', '.join(PROFILES)}.")
-    return PROFILES[profile]
-
-
-# ------------------------------------------------------------------------------------------ evaluation
-def held_out_clips(cfg, profile: Profile) -> list[dict]:
-    """The held-out clip(s) of ``cfg.val`` as whole videos: dicts ``name``, ``lr [T, 3, h, w]``,
-    ``gt [T, 3, H, W]`` (centre-cropped to ``profile.eval_patch``, first ``eval_frames`` frames)."""
-    if cfg.val.source != "samples":
-        data = build_dataset(cfg.val, cfg, train=False)
-        names = sorted({name for name, _ in data.windows})
-        clips = []
-        for name in names:
-            idx = [i for i, (n, _) in enumerate(data.windows) if n == name]
-            items = [data[i] for i in idx]
-            clips.append({"name": name, "lr": torch.cat([it["lr"] for it in items]),
-                          "gt": torch.cat([it["gt"] for it in items])})
-    else:
-        names = cfg.val.clips or [VALIDATION_CLIP]
-        clips = [{"name": n, "lr": load_sample_clip(n, "BIx4", profile.eval_frames),
-                  "gt": load_sample_clip(n, "GT", profile.eval_frames)} for n in names]
+def held_out(cfg, size: Size) -> list[dict]:
+    """The validation split of ``cfg.val`` as whole videos ``{"name", "lr", "gt"}`` (centre crop, first frames)."""
+    data = build_dataset(cfg.val, cfg, train=False)
     out = []
-    for c in clips:
-        lr, gt = c["lr"][: profile.eval_frames], c["gt"][: profile.eval_frames]
-        p = profile.eval_patch
-        if p is not None:
-            s = gt.shape[-1] // lr.shape[-1]
-            q = p // s
+    for name in sorted({n for n, _ in data.windows}):
+        items = [data[i] for i, (n, _) in enumerate(data.windows) if n == name]
+        lr, gt = torch.cat([it["lr"] for it in items]), torch.cat([it["gt"] for it in items])
+        lr, gt = lr[: size.eval_frames], gt[: size.eval_frames]
+        if size.eval_crop is not None:
+            s, q = gt.shape[-1] // lr.shape[-1], size.eval_crop // (gt.shape[-1] // lr.shape[-1])
             h, w = lr.shape[-2:]
-            if q > min(h, w):
-                raise ValueError(f"eval_patch={p} is larger than the held-out clip {c['name']!r} ({h * s}x{w * s}).")
+            q = min(q, h, w)
             y0, x0 = (h - q) // 2, (w - q) // 2
-            lr = lr[..., y0:y0 + q, x0:x0 + q]
-            gt = gt[..., y0 * s:(y0 + q) * s, x0 * s:(x0 + q) * s]
-        out.append({"name": c["name"], "lr": lr.contiguous(), "gt": gt.contiguous()})
+            lr, gt = lr[..., y0:y0 + q, x0:x0 + q], gt[..., y0 * s:(y0 + q) * s, x0 * s:(x0 + q) * s]
+        out.append({"name": name, "lr": lr.contiguous(), "gt": gt.contiguous()})
     return out
-
-
-def _lpips_module(enabled: bool, device, log):
-    if not enabled:
-        return None
-
-    try:
-        return get_lpips("vgg", device)
-    except FileNotFoundError as err:
-        log(f"note: the table has no LPIPS ({str(err).splitlines()[0]})")
-        return None
 
 
 @torch.no_grad()
 def evaluate_model(model, diffusion, clips: list[dict], *, clip_length: int = 5, form: str = "consistent",
-                   seed: int = 1234, lpips_module=None, device=None) -> dict:
-    """Super-resolve each held-out clip whole (clip by clip, memory carried) and score it: PSNR, SSIM, LPIPS
-    averaged over frames, tMAE per video averaged over videos. Frames are rounded to 8 bits first."""
-    device = device if device is not None else next(model.parameters()).device
-    p = s = lp = tm = 0.0
-    n = 0
+                   seed: int = 1234, lpips_vgg=None, lpips_alex=None) -> dict:
+    """Super-resolve each clip whole (clip by clip, memory carried), round to 8 bits and score every frame;
+    metrics are averaged over all frames (tMAE, tLP over all transitions)."""
+    sums, counts = {k: 0.0 for k in METRICS}, {k: 0 for k in METRICS}
+    device = next(model.parameters()).device
     for c in clips:
         sampler = VideoSampler(model, diffusion, clip_length=clip_length, form=form, seed=seed, device=device)
-        sr = quantize(sampler(c["lr"]))
-        gt = c["gt"]
-        p += float(psnr(sr, gt).sum())
-        s += float(ssim(sr, gt).sum())
-        if lpips_module is not None:
-            lp += float(lpips_module(sr.to(device), gt.to(device)).sum())
-        tm += float(temporal_error(sr, gt)) * 255.0
-        n += gt.shape[0]
-    return {"psnr": p / n, "ssim": s / n, "lpips": lp / n if lpips_module is not None else None,
-            "tmae": tm / len(clips)}
+        sr, gt = quantize(sampler(c["lr"])), c["gt"]
+        per = {"psnr_y": psnr(sr, gt, y_channel=True), "ssim_y": ssim(sr, gt, y_channel=True),
+               "psnr_rgb": psnr(sr, gt), "ssim_rgb": ssim(sr, gt)}
+        if lpips_vgg is not None:
+            per["lpips_vgg"] = lpips_vgg(sr, gt)
+        if len(sr) > 1:
+            pairs_sr, pairs_gt = torch.stack([sr[:-1], sr[1:]], 1), torch.stack([gt[:-1], gt[1:]], 1)
+            per["tmae"] = temporal_error(pairs_sr, pairs_gt) * 255.0
+            if lpips_alex is not None:
+                per["tlp"] = temporal_lpips(pairs_sr, pairs_gt, net=lpips_alex) * 100.0
+        for k, v in per.items():
+            sums[k] += float(v.double().sum())
+            counts[k] += v.numel()
+    return {k: (sums[k] / counts[k] if counts[k] else None) for k in METRICS}
 
 
-# ------------------------------------------------------------------------------------------ runner
-@dataclass
-class AblationResult:
-    """The rows run so far and how they were run (what ``ablation.json`` holds)."""
-
-    profile: str
-    seed: int
-    steps: int
-    rows: list = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-    #: row -> (trained model with the EMA weights, its TrainConfig), only with ``keep_models=True``
-    models: dict = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict:
-        return {"profile": self.profile, "seed": self.seed, "steps": self.steps, "settings": self.settings,
-                "rows": self.rows}
-
-    def markdown(self) -> str:
-        return table_markdown(self.rows, note=self.settings.get("note", ""))
-
-
-def _fmt(key: str, v) -> str:
-    if v is None:
-        return "n/a"
-    return {"psnr": f"{v:.2f}", "ssim": f"{v:.4f}", "lpips": f"{v:.4f}", "tmae": f"{v:.3f}"}.get(key, str(v))
-
-
-def table_markdown(rows: list[dict], note: str = "") -> str:
-    """A Table 2-style markdown table: one line per row, a tick per switch, the four metrics."""
-    head = ["Variant", "Semantic", "MFSA", "InCAM", "CaTeGory", *(h for _, h, _ in METRICS), "params", "train s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
-    for r in rows:
-        ticks = ["✓" if r["switches"][s] else "" for s in SWITCHES]
-        vals = [_fmt(k, r["metrics"][k]) for k, _, _ in METRICS]
-        lines.append("| " + " | ".join([r["label"], *ticks, *vals, f"{r['params']:,}", f"{r['train_seconds']:.1f}"])
-                     + " |")
-    text = "\n".join(lines) + "\n"
-    if note:
-        text += f"\n{note}\n"
-    return text
-
-
-def run_ablation(out, profile: str | Profile = "smoke", *, rows=None, seed: int = 0, steps: int | None = None,
-                 lpips: bool = True, device=None, extra=(), keep_models: bool = False,
-                 keep_checkpoints: bool = False, log=print) -> AblationResult:
-    """Train every row of ``rows`` (default: all of :data:`ROWS`) for the same budget with the same seed and
-    data, evaluate each on the held-out clip(s), write ``ablation.md`` / ``ablation.json`` into ``out``.
-    ``keep_models`` keeps each trained model (EMA weights) in ``result.models`` (notebook 06 samples with the
-    CaTeGory row's); ``extra`` holds ``key=value`` training overrides for every row. Each row's training
-    folder ``out/runs/<row>`` keeps its config and history; its checkpoints only with ``keep_checkpoints``."""
-    prof = _profile(profile)
-    rows = list(ROWS) if rows is None else list(rows)
-    bad = [r for r in rows if r not in ROWS]
-    if bad or not rows:
-        raise ValueError(f"Unknown ablation row(s) {bad or '(none given)'}: choose from {', '.join(ROWS)}.")
-    out = Path(out)
-    device = get_device(device=device)
-    budget = prof.steps if steps is None else int(steps)
-    result = AblationResult(prof.name, seed, budget, settings={
-        "preset": prof.preset, "overrides": list(prof.overrides) + list(extra), "eval_patch": prof.eval_patch,
-        "eval_frames": prof.eval_frames, "device": str(device),
-        "note": (f"Profile {prof.name!r} ({prof.note}). Same seed ({seed}), data and budget ({budget} steps) for "
-                 f"every row. " + ("Numbers at the smoke and cpu sizes say nothing about the paper's claims."
-                                   if prof.name != "gpu" else ""))})
-    threads = torch.get_num_threads()      # the trainer may set runtime.cpu_threads; restored at the end
-    try:
-        _run_rows(result, out, prof, rows, seed, budget, extra, _lpips_module(lpips, device, log), device, log,
-                  keep_models, keep_checkpoints)
-    finally:
-        torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "ablation.md", result.markdown())
-    atomic_write_text(out / "ablation.json", json.dumps(result.to_dict(), indent=1) + "\n")
+def run_one(study: str, row: str, seed: int, out, size: str | Size = "claims", steps: int | None = None,
+            lpips: bool = True, log=print) -> dict:
+    """Train one (row, seed) and evaluate it; the result is written to ``<out>/<row>/seed<k>/result.json`` (and
+    read back, without training again, when it is there with the same configuration)."""
+    torch.set_num_threads(1)
+    cfg = run_config(study, row, seed, size, steps)
+    folder = Path(out) / row / f"seed{seed}"
+    done = folder / "result.json"
+    if done.is_file():
+        old = json.loads(done.read_text())
+        if old.get("config") == cfg.to_dict():
+            return old
+    run_cfg = folder / "run" / "config.yaml"
+    if run_cfg.is_file() and TrainConfig.from_dict(yaml.safe_load(run_cfg.read_text())).to_dict() != cfg.to_dict():
+        shutil.rmtree(folder)            # a run of another configuration: this study's own scratch, not resumable
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, folder / "run", resume="auto", device=torch.device("cpu"), log=lambda *a, **k: None)
+    trainer.fit()
+    train_s = time.perf_counter() - t0
+    model = build_model(cfg.model)
+    trainer.ema.copy_to(model)
+    sz = _size(size)
+    clips = held_out(cfg, sz)
+    vgg = alex = None
+    if lpips:
+        vgg, alex = get_lpips("vgg"), get_lpips("alex")
+    t1 = time.perf_counter()
+    metrics = evaluate_model(model.eval(), BlurringResShift.from_config(cfg.diffusion), clips,
+                             clip_length=cfg.data.clip_length, form=cfg.diffusion.form, seed=cfg.val.seed,
+                             lpips_vgg=vgg, lpips_alex=alex)
+    result = {"study": study, "row": row, "seed": seed, "metrics": metrics, "steps": trainer.step,
+              "parameters": count_parameters(model), "train_seconds": train_s,
+              "eval_seconds": time.perf_counter() - t1, "eval_frames": sum(len(c["gt"]) for c in clips),
+              "eval_clips": {c["name"]: list(c["gt"].shape) for c in clips}, "config": cfg.to_dict()}
+    atomic_write_text(done, json.dumps(result, indent=1) + "\n")
+    log(f"[{study}/{row}/seed{seed}] " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None)
+        + f" ({train_s:.0f} s training, {result['eval_seconds']:.0f} s evaluation)")
     return result
 
 
-def _run_rows(result, out, prof, rows, seed, budget, extra, lpips_module, device, log, keep_models,
-              keep_checkpoints) -> None:
-    clips = None
+def _run_one_job(args):
+    return run_one(*args, log=print)
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def interval(values, level: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sample std, low, high) of a Student-t interval of the mean; std and bounds are nan for n < 2."""
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(v.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * sd / math.sqrt(len(v))
+    return mean, sd, mean - half, mean + half
+
+
+def summarize(study: str, results: list[dict]) -> dict:
+    """The study's JSON: rows with one value per seed and metric, per-row statistics, paired differences
+    against the reference row and a verdict per metric ("holds", "fails" or "undecided")."""
+    st = _study(study)
+    by_row = {r: sorted((x for x in results if x["row"] == r), key=lambda x: x["seed"]) for r in st.rows}
+    rows = []
+    for r, runs in by_row.items():
+        if not runs:
+            continue
+        metrics = {k: [x["metrics"][k] for x in runs] for k in METRICS if all(x["metrics"][k] is not None for x in runs)}
+        row = {"name": r, "seeds": [x["seed"] for x in runs], "metrics": metrics,
+               "stats": {k: dict(zip(("mean", "std", "ci95_low", "ci95_high"), interval(v))) for k, v in metrics.items()},
+               "parameters": runs[0]["parameters"], "steps": runs[0]["steps"],
+               "train_seconds": [x["train_seconds"] for x in runs], "eval_seconds": [x["eval_seconds"] for x in runs]}
+        ref = by_row[st.reference]
+        if r != st.reference and ref:
+            common = sorted(set(row["seeds"]) & {x["seed"] for x in ref})
+            row["paired_vs_" + st.reference] = paired(common, runs, ref)
+        rows.append(row)
+    first = results[0]
+    return {"study": study, "claim": st.claim, "reference": st.reference, "rows": rows,
+            "budget": {"steps": first["steps"], "preset": st.preset, "overrides": _budget_overrides(first["config"])},
+            "eval": {"frames": first["eval_frames"], "clips": first["eval_clips"],
+                     "split": "the corpus pack's validation split" if first["config"]["val"]["source"] == "pack"
+                     else "the committed validation sample clip",
+                     "crop": "HR centre crop of every frame, sizes in 'clips' ([frames, 3, H, W])",
+                     "units": {"tmae": "x255 (8-bit levels)", "tlp": "x100", "others": "as in Table 1"}},
+            "paper": st.paper, "verdicts": verdicts(study, rows)}
+
+
+def paired(seeds, runs, ref) -> dict:
+    """Per metric: the paired differences (row - reference, one per common seed), their interval and p-value."""
+    a = {x["seed"]: x for x in runs}
+    b = {x["seed"]: x for x in ref}
+    out = {}
+    for k in METRICS:
+        if any(a[s]["metrics"][k] is None or b[s]["metrics"][k] is None for s in seeds) or not seeds:
+            continue
+        d = [a[s]["metrics"][k] - b[s]["metrics"][k] for s in seeds]
+        mean, sd, lo, hi = interval(d)
+        p = float(stats.ttest_rel([a[s]["metrics"][k] for s in seeds], [b[s]["metrics"][k] for s in seeds]).pvalue) \
+            if len(seeds) > 1 and sd > 0 else math.nan
+        out[k] = {"diffs": d, "mean": mean, "ci95_low": lo, "ci95_high": hi, "p": p}
+    return out
+
+
+def verdicts(study: str, rows: list[dict]) -> dict:
+    """For each non-reference row and metric: "holds" when the 95 % interval of the paired difference lies on the
+    better side of 0, "fails" when it lies on the worse side, else "undecided"."""
+    st = _study(study)
+    out = {}
     for row in rows:
-        cfg = row_config(row, prof, seed=seed, steps=budget, extra=extra)
-        if clips is None:
-            clips = held_out_clips(cfg, prof)
-        log(f"[{row}] {ROWS[row]}: training {cfg.total_steps} steps "
-            f"({' -> '.join(f'{s.name}:{s.steps}' for s in cfg.stages)})")
-        t0 = time.perf_counter()
-        trainer = Trainer(cfg, out / "runs" / row, device=device, log=lambda *a, **k: None)
-        summary = trainer.fit()
-        train_s = time.perf_counter() - t0
-        model = build_model(cfg.model).to(device)
-        trainer.ema.copy_to(model)                       # evaluate the EMA weights, as validation does
-        t1 = time.perf_counter()
-        metrics = evaluate_model(model.eval(), trainer.diffusion, clips, clip_length=cfg.data.clip_length,
-                                 form=cfg.diffusion.form, seed=cfg.val.seed, lpips_module=lpips_module,
-                                 device=device)
-        record = {"row": row, "label": ROWS[row], "switches": dict(ROW_SWITCHES[row]), "metrics": metrics,
-                  "params": count_parameters(model), "steps": summary["step"],
-                  "stages": [s.__dict__ for s in cfg.stages], "seed": cfg.seed,
-                  "train_seconds": train_s, "eval_seconds": time.perf_counter() - t1,
-                  "clips": [c["name"] for c in clips]}
-        result.rows.append(record)
-        if keep_models:
-            result.models[row] = (model, cfg)
-        if not keep_checkpoints:
-            shutil.rmtree(out / "runs" / row / "checkpoints", ignore_errors=True)
-        log(f"[{row}] " + ", ".join(f"{k} {_fmt(k, v)}" for k, v in metrics.items())
-            + f" ({train_s:.1f} s training, {record['eval_seconds']:.1f} s evaluation)")
+        pair = row.get("paired_vs_" + st.reference)
+        if not pair:
+            continue
+        out[row["name"]] = {}
+        for k, d in pair.items():
+            higher_better = METRICS[k][0]
+            lo, hi = d["ci95_low"], d["ci95_high"]
+            better = lo > 0 if higher_better else hi < 0
+            worse = hi < 0 if higher_better else lo > 0
+            out[row["name"]][k] = "holds" if better else "fails" if worse else "undecided"
+    return out
 
 
-# ------------------------------------------------------------------------------------------ command line
+def _budget_overrides(cfg: dict) -> dict:
+    return {"gt_patch": cfg["data"]["gt_patch"], "batch_size": cfg["data"]["batch_size"],
+            "clips_per_sample": cfg["data"]["clips_per_sample"], "lr": cfg["optim"]["lr"],
+            "stages": cfg["stages"], "channels": cfg["model"]["channels"], "T": cfg["diffusion"]["T"]}
+
+
+def markdown(summary: dict) -> str:
+    """A table per study: each row's mean ± std (n seeds) and, beside it, the paired difference's 95 % interval."""
+    ref = summary["reference"]
+    keys = [k for k in METRICS if all(k in r["metrics"] for r in summary["rows"])]
+    head = ["row", "seeds"] + [METRICS[k][1] for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary["rows"]:
+        cells = [r["name"], str(len(r["seeds"]))]
+        for k in keys:
+            s = r["stats"][k]
+            cell = f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if not math.isnan(s["std"]) else "")
+            d = r.get("paired_vs_" + ref, {}).get(k)
+            if d is not None and not math.isnan(d["ci95_low"]):
+                cell += f" (Δ {d['mean']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}])"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- the study
+def run_study(study: str, seeds, out, size: str | Size = "claims", steps: int | None = None, jobs: int = 1,
+              lpips: bool = True, rows=None, log=print) -> dict:
+    """Every (row, seed) of ``study`` (``jobs`` side by side, one thread each), then :func:`summarize`."""
+    st = _study(study)
+    rows = list(st.rows) if rows is None else list(rows)
+    bad = [r for r in rows if r not in st.rows]
+    if bad or not rows:
+        raise ValueError(f"Unknown row(s) {bad or '(none)'} of study {study!r}: choose from {', '.join(st.rows)}.")
+    seeds = [int(s) for s in seeds]
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0, got {seeds}.")
+    for r in rows:                                                  # every configuration is valid before any run
+        run_config(study, r, seeds[0], size, steps)
+    out = Path(out)
+    tasks = [(study, r, s, str(out), size, steps, lpips) for s in seeds for r in rows]
+    if jobs > 1:
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            results = pool.map(_run_one_job, tasks, chunksize=1)
+    else:
+        results = [run_one(*t, log=log) for t in tasks]
+    return summarize(study, results)
+
+
+def _study(name) -> Study:
+    if name not in STUDIES:
+        raise ValueError(f"Unknown study {name!r}: choose from {', '.join(STUDIES)}.")
+    return STUDIES[name]
+
+
+def _size(size) -> Size:
+    if isinstance(size, Size):
+        return size
+    if size not in SIZES:
+        raise ValueError(f"Unknown size {size!r}: choose from {', '.join(SIZES)}.")
+    return SIZES[size]
+
+
+# ---------------------------------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
-    parser.add_argument("--profile", default="smoke", choices=list(PROFILES), help="run size (default: smoke)")
-    parser.add_argument("--rows", nargs="+", default=None, choices=list(ROWS), help="rows to run (default: all)")
-    parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/ablation_<profile>)")
-    parser.add_argument("--seed", type=int, default=0, help="seed shared by every row")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps per row (default: the profile's)")
-    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS (no VGG weights needed)")
-    parser.add_argument("--keep-checkpoints", action="store_true",
-                        help="keep each row's checkpoints under --out/runs/<row>/checkpoints")
-    parser.add_argument("--device", default=None, help="device (default: CUDA if available, else CPU)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="training overrides applied to every row (e.g. data.root=/data/REDS)")
+    parser.add_argument("study", choices=list(STUDIES), help="blur (Table 4) or components (Table 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
+    parser.add_argument("--size", default="claims", choices=list(SIZES), help="run size (default: claims)")
+    parser.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default: the size's)")
+    parser.add_argument("--rows", nargs="+", default=None, help="only these rows")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one thread each (default 1)")
+    parser.add_argument("--out", type=Path, default=None, help="run folders (default: runs/claims/<study>)")
+    parser.add_argument("--json", type=Path, default=None, help="write the study's JSON here as well")
+    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS and tLP")
 
 
 def main(args: argparse.Namespace) -> int:
-    out = args.out if args.out is not None else Path("results") / f"ablation_{args.profile}"
-    bad = [o for o in args.overrides if o.split("=", 1)[0].strip() in {f"model.{s}" for s in SWITCHES}]
-    if bad:
-        print(f"error: {', '.join(bad)}: the rows set the model switches themselves; choose rows with --rows.",
-              file=sys.stderr)
+    out = args.out if args.out is not None else Path("runs") / "claims" / args.study
+    if args.jobs < 1:
+        print(f"error: --jobs must be >= 1, got {args.jobs}.", file=sys.stderr)
         return 2
     try:
-        result = run_ablation(out, args.profile, rows=args.rows, seed=args.seed, steps=args.steps,
-                              lpips=not args.no_lpips, device=args.device, extra=args.overrides,
-                              keep_checkpoints=args.keep_checkpoints)
+        summary = run_study(args.study, args.seeds, out, size=args.size, steps=args.steps, jobs=args.jobs,
+                            lpips=not args.no_lpips, rows=args.rows)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print()
-    print(result.markdown(), end="")
-    print(f"\nwritten: {out / 'ablation.md'}, {out / 'ablation.json'}")
+    text = json.dumps(summary, indent=1) + "\n"
+    atomic_write_text(out / "summary.json", text)
+    if args.json is not None:
+        atomic_write_text(args.json, text)
+    print(markdown(summary), end="")
+    print("verdicts:", json.dumps(summary["verdicts"]))
     return 0

@@ -99,7 +99,13 @@ def _jsonable(x):
 
 def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathLike | None = None,
           name: str | None = None, device: str | None = None) -> NotebookContext:
-    """Resolve ``profile`` (None = auto), choose the device, seed everything, print the environment line."""
+    """Resolve ``profile`` (None = auto), choose the device, seed everything, print the environment line.
+    The parameters are checked first (papermill passes whatever ``-p`` says), with the same rules as ``train``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"SEED must be an integer >= 0 (it seeds NumPy's SeedSequence, as `train` does), got {seed!r}.")
+    if results_dir is not None and not isinstance(results_dir, (str, os.PathLike)):
+        raise ValueError(f"RESULTS_DIR must be a folder path (a string) or None, got {results_dir!r} "
+                         f"({type(results_dir).__name__}).")
     profile = resolve_profile(profile)
     dev = get_device(profile, device)
     seed_everything(seed)

@@ -13,6 +13,7 @@ it on every notebook).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -109,17 +110,19 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     # absolute: the kernels run in the notebooks' folder, where a relative RESULTS_DIR would point elsewhere
     out = Path(out).resolve() if out is not None else REPO_ROOT / "results" / f"{profile}-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
-    notebooks = list_notebooks(notebook_dir)
-    if only:
-        notebooks = [nb for nb in notebooks if any(nb.stem.startswith(o) for o in only)]
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder for the results.")
+    every = list_notebooks(notebook_dir)
+    notebooks = [nb for nb in every if any(nb.stem.startswith(o) for o in only)] if only else every
     if not notebooks:
-        raise FileNotFoundError(f"No notebooks matching {only or 'NN_*.ipynb'} in {notebook_dir}.")
+        raise FileNotFoundError(f"No notebook matches --only {' '.join(only or [])} in {notebook_dir}: choose from "
+                                f"{', '.join(nb.stem for nb in every)} (a prefix such as 07 is enough).")
     plan = [(nb, parameters_for(nb, profile, out)) for nb in notebooks]
-    for nb, params in plan:  # fail before running anything
+    for nb, params in plan:  # fail before running (or creating) anything
         check_parameters(nb, params)
     if extra:
         add_extra_parameters(plan, extra)
+    out.mkdir(parents=True, exist_ok=True)
 
     print(f"Running {len(plan)} notebooks at profile '{profile}' into {out}", flush=True)
     summary = {"profile": profile, "started": stamp, "results_dir": str(out),
@@ -144,7 +147,8 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
             entry["results"] = json.loads(result_file.read_text())
         summary["notebooks"] = sorted([e for e in summary["notebooks"] if e["notebook"] != nb.name] + [entry],
                                       key=lambda e: e["notebook"])
-        print(f"[{i}/{len(plan)}] {nb.name}: {entry['status']} in {entry['seconds']} s", flush=True)
+        reason = f" ({entry['error']})" if "error" in entry else ""
+        print(f"[{i}/{len(plan)}] {nb.name}: {entry['status']} in {entry['seconds']} s{reason}", flush=True)
         _write_summary(out, summary)
         if not ok:
             break
@@ -192,10 +196,11 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    try:
-        extra = dict(parse_param(t) for t in args.param)
-    except ValueError as err:
-        print(f"error: {err}")
-        return 2
+    extra = dict(parse_param(t) for t in args.param)      # a bad -p is one line from the CLI (ValueError)
     summary = run_sequence(args.profile, args.out, args.only, extra=extra)
-    return 0 if summary.get("ok") else 1
+    if not summary.get("ok"):
+        failed = next(e for e in summary["notebooks"] if e.get("status") == "failed")
+        print(f"error: {failed['notebook']} failed: {failed.get('error', '?')} (the executed notebook with the "
+              f"traceback: {failed['output']})", file=sys.stderr)
+        return 2
+    return 0

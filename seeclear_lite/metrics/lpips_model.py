@@ -107,15 +107,25 @@ class LPIPS(nn.Module):
         if a.shape != b.shape:
             raise ValueError(f"shape mismatch: a has shape {tuple(a.shape)} but b has {tuple(b.shape)}.")
         lead = a.shape[:-3]
-        dtype = self.shift.dtype
-        x = torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]).to(self.shift.device, dtype)
+        n = a.reshape(-1, *a.shape[-3:]).shape[0]
+        feats = self.features(torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]))
+        return self.distance([f[:n] for f in feats], [f[n:] for f in feats]).reshape(lead)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The unit-normalised backbone taps of frames ``x [B, 3, H, W]`` in [0, 1]: what :meth:`distance` compares.
+        Computing them once per frame lets several distances share them (tLP compares each frame with two
+        neighbours)."""
+        check_frames(x, "x", channels3=True)
+        x = x.reshape(-1, *x.shape[-3:]).to(self.shift.device, self.shift.dtype)
         x = (to_diffusion_range(x) - self.shift) / self.scale  # [0,1] -> [-1,1] -> ScalingLayer
-        n = x.shape[0] // 2
+        return [normalize_channels(f) for f in self.backbone(x)]
+
+    def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS between two sets of :meth:`features` (same shapes) -> ``[B]``."""
         dist = 0.0
-        for lin, f in zip(self.lins, self.backbone(x)):
-            f = normalize_channels(f)
-            dist = dist + lin((f[:n] - f[n:]) ** 2).mean(dim=(-3, -2, -1))
-        return dist.reshape(lead)
+        for lin, a, b in zip(self.lins, fa, fb):
+            dist = dist + lin((a - b) ** 2).mean(dim=(-3, -2, -1))
+        return dist
 
 
 _CACHE: dict[tuple[str, str], LPIPS] = {}

@@ -57,7 +57,11 @@ def temporal_lpips(sr: torch.Tensor, gt: torch.Tensor, net="alex", download: boo
     if sr.shape[-3] != 3:
         raise ValueError(f"temporal_lpips needs RGB frames (3 channels at dim -3); got shape {tuple(sr.shape)}.")
     module = net if isinstance(net, LPIPS) else get_lpips(net, sr.device, download=download)
+    lead, n = sr.shape[:-4], sr.shape[-4]
     with torch.no_grad():
-        lp_sr = module(sr[..., :-1, :, :, :], sr[..., 1:, :, :, :])  # [..., N-1]
-        lp_gt = module(gt[..., :-1, :, :, :], gt[..., 1:, :, :, :])
-    return (lp_sr.double() - lp_gt.double()).abs().mean(dim=-1)
+        lp = []
+        for clip in (sr, gt):     # each frame's features once: frame t serves transitions t-1 -> t and t -> t+1
+            f = [x.unflatten(0, (-1, n)) for x in module.features(clip.reshape(-1, *clip.shape[-3:]))]
+            d = module.distance([x[:, :-1].flatten(0, 1) for x in f], [x[:, 1:].flatten(0, 1) for x in f])
+            lp.append(d.reshape(*lead, n - 1))
+    return (lp[0].double() - lp[1].double()).abs().mean(dim=-1)

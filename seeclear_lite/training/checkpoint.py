@@ -127,6 +127,30 @@ def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, 
     return ckpt
 
 
+def check_finite(state: dict, path, what: str = "weights") -> None:
+    """Refuse a state dict with NaN or inf values: a model made of them samples garbage without a word."""
+    bad = [(k, int((~torch.isfinite(v)).sum())) for k, v in state.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        n = sum(c for _, c in bad)
+        raise CheckpointError(f"{path}: its {what} hold {n} NaN/inf values in {len(bad)} tensors (first: {bad[0][0]}): "
+                              f"the run diverged before this save; use an earlier checkpoint of the run.")
+
+
+def load_weights(model, state: dict, path) -> None:
+    """``model.load_state_dict(state)`` with a one-line error when the weights do not fit the configuration."""
+    result = model.state_dict()
+    missing = [k for k in result if k not in state]
+    extra = [k for k in state if k not in result]
+    shapes = [k for k in result if k in state and tuple(state[k].shape) != tuple(result[k].shape)]
+    if missing or extra or shapes:
+        parts = [f"{len(x)} {what} (e.g. {x[0]!r})" for x, what in ((missing, "missing"), (extra, "unexpected"),
+                                                                   (shapes, "of another shape")) if x]
+        raise CheckpointError(f"{path}: the weights do not fit the configuration stored with them ({'; '.join(parts)}); "
+                              f"the file was changed or written by other code: use a checkpoint as `train` wrote it.")
+    model.load_state_dict(state)
+
+
 def checkpoint_config(ckpt: dict) -> TrainConfig:
     """The :class:`TrainConfig` stored in a loaded checkpoint."""
     return TrainConfig.from_dict(ckpt["config"])
@@ -138,7 +162,8 @@ def load_model(path: str | Path, use_ema: bool = True, device=None, check_versio
     cfg = checkpoint_config(ckpt)
     model = build_model(cfg.model)
     weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
-    model.load_state_dict(weights)
+    check_finite(weights, path, "EMA weights" if weights is ckpt.get("ema") else "weights")
+    load_weights(model, weights, path)
     if device is not None:
         model.to(device)
     return model.eval(), cfg, ckpt
@@ -168,6 +193,17 @@ class CheckpointManager:
     def latest(self) -> Path | None:
         ckpts = self.step_checkpoints()
         return ckpts[-1] if ckpts else None
+
+    def loadable_before(self, path: Path) -> Path | None:
+        """The newest step checkpoint older than ``path`` that reads and holds finite weights, or None."""
+        for p in reversed([c for c in self.step_checkpoints() if c != Path(path)]):
+            try:
+                ck = load_checkpoint(p)
+                check_finite(ck["model"], p)
+                return p
+            except (CheckpointError, KeyError):
+                continue
+        return None
 
     def save(self, step: int, state: dict, config: TrainConfig) -> Path:
         path = save_checkpoint(self.step_path(step), state, config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import json
 import sys
 import time
@@ -34,7 +35,7 @@ from ..data.io import list_frames, to_uint8, write_image
 from ..degradation import bicubic_upsample
 from ..diffusion import BlurringResShift
 from ..utils import get_device
-from ..utils.io import atomic_write_bytes, atomic_write_text, prepare_output_dir
+from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
 from .checkpoint import CheckpointError, load_model
 from .sampling import VideoSampler, iter_frames
 
@@ -97,8 +98,17 @@ def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
 
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
         fps=8.0, overwrite=False, progress=True, gif_frames=120, log=print) -> dict:
-    """The ``sample`` command as a function; returns what ``sample.json`` holds."""
+    """The ``sample`` command as a function; returns what ``sample.json`` holds. Arguments, the checkpoint and
+    the input frames are checked before anything is written; the results go to a staging folder that replaces
+    the old ones in ``output`` only when complete."""
+    if not fps > 0 or not math.isfinite(fps):
+        raise ValueError(f"--fps must be a number > 0 (frames per second of the GIF), got {fps}.")
+    if gif_frames < 0:
+        raise ValueError(f"--gif-frames must be >= 0, got {gif_frames}.")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {max_frames}.")
     output = Path(output)
+    check_output_dir(output, OUTPUTS, overwrite, option="--output")
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
     T = cfg.diffusion.T
@@ -107,12 +117,11 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
                          f"all of them (respaced sampling is not implemented in this version); omit --steps or "
                          f"pass --steps {T}.")
     form = form or cfg.diffusion.form
-    frames = _checked_frames(Path(source), max_frames)
-    first = next(frames)                     # decoding errors surface before anything is written
     total = None
     if Path(source).is_dir():
-        total = len(list_frames(Path(source))[:max_frames])
-    prepare_output_dir(output, OUTPUTS, overwrite, option="--output")
+        total = sum(1 for _ in _checked_frames(Path(source), max_frames))   # every frame decodes, one size
+    frames = _checked_frames(Path(source), max_frames)
+    first = next(frames)                     # decoding errors surface before anything is written
     diffusion = BlurringResShift.from_config(cfg.diffusion)
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
                            progress=progress)
@@ -125,24 +134,26 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
             pending[i] = f
             yield f
 
-    gif, n = [], 0
-    t0 = time.perf_counter()
-    for i, sr in sampler.stream(lr_frames(), total):
-        bic = bicubic_upsample(pending.pop(i)[None].double()).float().clamp(0, 1)[0]
-        write_image(output / "SR" / f"{i:08d}.png", sr)
-        write_image(output / "bicubic" / f"{i:08d}.png", bic)
-        if len(gif) < gif_frames:
-            gif.append(torch.cat([to_uint8(bic), to_uint8(sr)], dim=-1).permute(1, 2, 0).numpy())
-        n += 1
-    wall = time.perf_counter() - t0
-    if gif:
-        atomic_write_bytes(output / "side_by_side.gif", encode_gif(gif, fps))
-    record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
-              "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
-              "steps": T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
-              "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
-              "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
-    atomic_write_text(output / "sample.json", json.dumps(record, indent=1) + "\n")
+    with StagedOutput(output, OUTPUTS, overwrite, option="--output") as stage:
+        gif, n = [], 0
+        t0 = time.perf_counter()
+        for i, sr in sampler.stream(lr_frames(), total):
+            bic = bicubic_upsample(pending.pop(i)[None].double()).float().clamp(0, 1)[0]
+            write_image(stage.path / "SR" / f"{i:08d}.png", sr)
+            write_image(stage.path / "bicubic" / f"{i:08d}.png", bic)
+            if len(gif) < gif_frames:
+                gif.append(torch.cat([to_uint8(bic), to_uint8(sr)], dim=-1).permute(1, 2, 0).numpy())
+            n += 1
+        wall = time.perf_counter() - t0
+        if gif:
+            atomic_write_bytes(stage.path / "side_by_side.gif", encode_gif(gif, fps))
+        record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
+                  "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
+                  "steps": T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
+                  "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
+                  "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
+        atomic_write_text(stage.path / "sample.json", json.dumps(record, indent=1) + "\n")
+        stage.commit()
     log(f"{n} frames in {wall:.1f} s: {record['seconds_per_frame'] * 1000:.0f} ms per frame (sampling only) on "
         f"{device}; frames in {output / 'SR'}, comparison in {output / 'side_by_side.gif'}")
     return record

@@ -21,9 +21,10 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, get_config, preset_names
+from ..utils.device import get_device
 from .checkpoint import CheckpointError
 from .distributed import cleanup, is_main
-from .engine import NonFiniteLossError, train
+from .engine import NonFiniteLossError, Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue exactly from a checkpoint, or 'auto' = the latest in --out/checkpoints")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<config>)")
     parser.add_argument("--device", default=None, help="override runtime.device (e.g. cpu)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --out (its checkpoints go when the new run starts)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -44,27 +47,46 @@ def main(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.device is not None:
         overrides.append(f"runtime.device={args.device}")
+    if args.resume is not None and args.overwrite:
+        print("error: --resume continues the run in --out and --overwrite replaces it: pass one of them.",
+              file=sys.stderr)
+        return 2
     try:
         cfg = get_config(args.config, overrides, config_file=args.config_file)
-    except (ConfigError, FileNotFoundError) as err:
+        if cfg.runtime.device is not None:
+            get_device(device=cfg.runtime.device)
+    except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.print_config:
         print(cfg.to_yaml(), end="")
         return 0
     out = args.out if args.out is not None else Path("runs") / args.config
-
+    trainer = None
     try:
-        summary = train(cfg, out, resume=args.resume)
+        trainer = Trainer(cfg, out, resume=args.resume, overwrite=args.overwrite)
+        summary = trainer.fit()
         main_process = is_main()
-    except (CheckpointError, FileNotFoundError, ValueError) as err:
+    except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        last = trainer.last_good if trainer is not None else None
+        where = f"at step {trainer.step}; the last checkpoint is {last}" if trainer is not None and last else \
+            "before the first checkpoint"
+        again = " ".join(["python -m seeclear_lite train --config", args.config, *map(_quote, args.overrides),
+                          "--out", str(out), "--resume auto"])
+        print(f"interrupted {where}. Continue with: {again}", file=sys.stderr)
+        return 2
     finally:
         cleanup()
     if main_process:
         print(json.dumps(summary, indent=1))
     return 0
+
+
+def _quote(text: str) -> str:
+    return f"'{text}'" if any(c in text for c in " []{}*?$") else text

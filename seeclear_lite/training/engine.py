@@ -29,6 +29,7 @@ import io
 import json
 import math
 import random
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -42,9 +43,10 @@ from ..diffusion import BlurringResShift
 from ..models import build_model
 from ..utils import get_device
 from ..utils.device import device_name
-from ..utils.io import atomic_write_text
+from ..utils.io import atomic_write_text, clean_stale
 from . import distributed as dist_utils
-from .checkpoint import CheckpointManager, capture_rng_state, load_checkpoint, restore_rng_state
+from .checkpoint import (CheckpointError, CheckpointManager, capture_rng_state, check_finite, load_checkpoint,
+                         load_weights, restore_rng_state)
 from .ema import EMA
 from .losses import diffusion_loss
 from .sampler import ResumableBatchSampler
@@ -87,12 +89,17 @@ def resolve_device(cfg: TrainConfig) -> torch.device:
 class Trainer:
     """Train ``cfg`` into ``out_dir`` (``checkpoints/``, ``history.csv``, ``history.json``, ``config.yaml``).
 
-    ``resume``: a checkpoint path, ``"auto"`` (the latest in ``out_dir/checkpoints``, if any) or None.
-    Call :meth:`fit`; ``stop_at`` ends early at that global step (used by tests to stop and resume).
+    ``resume``: a checkpoint path, ``"auto"`` (the latest in ``out_dir/checkpoints``, if any) or None. A folder
+    that holds another run is refused unless ``resume`` or ``overwrite`` (which replaces that run's files when
+    :meth:`fit` starts, after every check has passed). Call :meth:`fit`; ``stop_at`` ends early at that global
+    step (used by tests to stop and resume).
     """
 
-    def __init__(self, cfg: TrainConfig, out_dir, *, resume=None, device: torch.device | None = None, log=print):
+    def __init__(self, cfg: TrainConfig, out_dir, *, resume=None, device: torch.device | None = None, log=print,
+                 overwrite: bool = False):
         self.cfg, self.out = cfg, Path(out_dir)
+        self.overwrite = bool(overwrite) and resume is None
+        check_run_folder(self.out, resume, overwrite)
         self.info, device = dist_utils.init_distributed(device if device is not None else resolve_device(cfg))
         self.device = device if device is not None else resolve_device(cfg)
         self.main = self.info.is_main
@@ -118,6 +125,8 @@ class Trainer:
         self.sampler = ResumableBatchSampler(len(self.dataset), cfg.data.batch_size, seed=cfg.seed,
                                              rank=self.info.rank, world_size=self.info.world_size)
         self.ckpts = CheckpointManager(self.out / "checkpoints", cfg.runtime.keep_last)
+        clean_stale(self.out, ".*.tmp")                       # what an interrupted write left behind
+        clean_stale(self.ckpts.dir, ".*.tmp")
         self.validator = None
         self.step, self.stage = 0, -1
         self.optimizer = self.scheduler = self.net = None
@@ -241,8 +250,19 @@ class Trainer:
         if path is None:
             self.log(f"--resume auto: no checkpoint in {self.ckpts.dir}, starting from step 0")
             return
-        ckpt = load_checkpoint(path, expect=self.cfg, map_location="cpu")   # RNG states must stay on the CPU
-        self.model.load_state_dict(ckpt["model"])
+        try:            # readable, and finite weights? (RNG states must stay on the CPU)
+            ckpt = load_checkpoint(path, map_location="cpu")
+            check_finite(ckpt["model"], path)
+            check_finite(ckpt["ema"], path, "EMA weights")
+        except CheckpointError as err:
+            if resume != "auto":
+                raise
+            intact = self.ckpts.loadable_before(path)
+            hint = (f" The earlier checkpoint {intact} loads: continue from it with --resume {intact} (and move "
+                    f"{path.name} away)." if intact else " No earlier checkpoint of this run loads.")
+            raise CheckpointError(f"{str(err).splitlines()[0]}{hint}") from None
+        load_checkpoint(path, expect=self.cfg, map_location="cpu")   # the same configuration (errors list diffs)
+        load_weights(self.model, ckpt["model"], path)
         self.ema.load_state_dict(ckpt["ema"])
         self.step = int(ckpt["step"])
         stage, _ = self.cfg.stage_at(self.step) if self.step < self.cfg.total_steps else (ckpt["stage"], 0)
@@ -372,6 +392,9 @@ class Trainer:
         cfg, total = self.cfg, self.cfg.total_steps
         end = total if stop_at is None else min(int(stop_at), total)
         if self.main:
+            if self.overwrite:                  # --overwrite: the old run goes only now, every check has passed
+                remove_run(self.out)
+                self.overwrite = False
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
         bpe = self.sampler.batches_per_epoch
@@ -417,6 +440,32 @@ class Trainer:
         return summary
 
 
-def train(cfg: TrainConfig, out_dir, resume=None, device=None, stop_at=None, callback=None, log=print) -> dict:
+#: What a training run writes into its folder (a folder holding any of them holds a run).
+RUN_FILES = ("config.yaml", "history.csv", "history.json", "checkpoints")
+
+
+def check_run_folder(out: Path, resume, overwrite: bool) -> None:
+    """Refuse a run folder that is a file, or that holds another run unless resuming or overwriting."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder for the run.")
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and resume is None and not overwrite:
+        raise FileExistsError(f"{out} already holds a run ({', '.join(found)}): continue it with --resume auto, "
+                              f"replace it with --overwrite, or choose another --out.")
+
+
+def remove_run(out: Path) -> None:
+    """Delete the files of the run in ``out`` (only those: :data:`RUN_FILES`)."""
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def train(cfg: TrainConfig, out_dir, resume=None, device=None, stop_at=None, callback=None, log=print,
+          overwrite: bool = False) -> dict:
     """Build a :class:`Trainer` and run it (the ``train`` command and the notebooks call this)."""
-    return Trainer(cfg, out_dir, resume=resume, device=device, log=log).fit(stop_at=stop_at, callback=callback)
+    return Trainer(cfg, out_dir, resume=resume, device=device, log=log, overwrite=overwrite).fit(
+        stop_at=stop_at, callback=callback)

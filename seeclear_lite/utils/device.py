@@ -40,10 +40,28 @@ def get_device(profile: str | None = None, device: str | torch.device | None = N
     GPU is present and no profile is given), else CPU. The ``smoke`` and ``cpu`` profiles stay on the
     CPU even on a GPU machine, so their numbers are comparable everywhere."""
     if device is not None:
-        return torch.device(device)
+        return check_device(device)
     if profile is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device("cuda" if resolve_profile(profile) == "cuda" else "cpu")
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, or a one-line ValueError that names the fix (an unknown type such as "gpu",
+    CUDA asked for on a build or machine without it)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda or cuda:N.") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported by the kit: use cpu, cuda or cuda:N.")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
+        raise ValueError(f"device {device!r}: CUDA is not available (torch {torch.__version__}, {build}); use "
+                         f"--device cpu.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) visible; use cuda:0..")
+    return dev
 
 
 def device_name(device: str | torch.device) -> str:

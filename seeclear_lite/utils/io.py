@@ -7,8 +7,10 @@ previous good file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,37 +54,76 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def prepare_output_dir(out: str | os.PathLike, outputs, overwrite: bool, option: str = "--out") -> Path:
-    """Make ``out`` ready for a command's ``outputs`` (names of files/folders it writes): refuse to replace
-    earlier results unless ``overwrite`` (the error names the ``option`` and the fix), then remove only
-    those outputs — never anything else the user keeps in that folder."""
-    import shutil
+class StagedOutput:
+    """New results for ``out`` are written into a staging folder beside them and replace the old ones only when
+    complete (:meth:`commit`); until then, and whenever the command fails, the old results stay as they were.
 
-    out = Path(out)
+    ``outputs`` are the names (files or folders) the command writes inside ``out``; anything else the user keeps
+    there is never touched. Without ``overwrite`` an ``out`` that already holds one of them is refused (the
+    message names ``option`` and the fix). Use as a context manager::
+
+        with StagedOutput(out, ("SR", "metrics.json"), overwrite) as stage:
+            write(stage.path / "metrics.json")      # all writing goes to stage.path
+            stage.commit()                           # swap in; without commit() nothing changes
+    """
+
+    STAGING_PREFIX = ".staging-"
+
+    def __init__(self, out: str | os.PathLike, outputs, overwrite: bool, option: str = "--out"):
+        self.out, self.outputs = Path(out), tuple(outputs)
+        check_output_dir(self.out, self.outputs, overwrite, option)
+        self.path: Path | None = None
+
+    def __enter__(self) -> "StagedOutput":
+        self.out.mkdir(parents=True, exist_ok=True)
+        clean_stale(self.out, self.STAGING_PREFIX + "*")
+        self.path = Path(tempfile.mkdtemp(prefix=f"{self.STAGING_PREFIX}{os.getpid()}-", dir=self.out))
+        return self
+
+    def commit(self) -> Path:
+        """Move every staged output into ``out``, replacing the old one (each replacement is a rename)."""
+        trash = Path(tempfile.mkdtemp(prefix=f"{self.STAGING_PREFIX}old-", dir=self.out))
+        for name in self.outputs:
+            new, old = self.path / name, self.out / name
+            if not new.exists():
+                continue
+            if old.exists():
+                os.replace(old, trash / name)
+            os.replace(new, old)
+        shutil.rmtree(trash, ignore_errors=True)
+        return self.out
+
+    def __exit__(self, *exc) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def check_output_dir(out: Path, outputs, overwrite: bool, option: str = "--out") -> None:
+    """Refuse an ``out`` that is a file, or that holds one of ``outputs`` without ``overwrite``."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{option} {out} is a file; give a folder.")
     existing = [name for name in outputs if (out / name).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{out} already holds results ({', '.join(existing)}); pass --overwrite to replace "
                               f"them, or choose another {option} folder.")
-    for name in existing:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+
+
+def clean_stale(folder: Path, pattern: str) -> list[Path]:
+    """Remove what an interrupted write left in ``folder`` (files or folders matching ``pattern``)."""
+    removed = []
+    for p in Path(folder).glob(pattern):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks."""
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
