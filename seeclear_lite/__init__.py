@@ -3,7 +3,6 @@
 
 The package is the single source of truth; the notebooks in ``notebooks/`` derive each piece and then
 import it from here. Sub-packages follow the paper's architecture:
-
 - ``diffusion``   Blurring ResShift: patch DCT blur + residual shifting (Sec. 3.1, App. A)
 - ``degradation`` MATLAB-compatible bicubic resize, the BI x4 degradation
 - ``data``        real-video corpus builder and clip datasets

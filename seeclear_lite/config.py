@@ -223,7 +223,7 @@ class RuntimeConfig:
 
     device: Optional[str] = None  # None = CUDA if available, else CPU
     amp: str = "auto"
-    fast: bool = True             # the measured CPU fast path (channels-last convolutions)
+    fast: bool = True             # the CPU fast path `bench` measured (channels-last convolutions); false = eager fp32
     compile: bool = False
     channels_last: bool = False
     log_every: int = 10

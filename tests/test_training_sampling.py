@@ -37,3 +37,36 @@ def test_memory_is_carried_from_clip_to_clip():
     assert sr.shape == (7, 3, 16, 16) and len(sampler.times) == 2
     assert torch.equal(sr, torch.cat([sr1[0], sr2[0, :2]]))   # padded frames cropped back
     assert 0.0 <= float(sr.min()) and float(sr.max()) <= 1.0
+
+
+def test_the_cpu_fast_path_gives_the_eager_output_and_can_be_turned_off():
+    from seeclear_lite.training.sampling import fast_path
+
+    cfg = micro_config("model.incam=true", "model.category=true")
+    torch.manual_seed(0)
+    model = build_model(cfg.model).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    diffusion = BlurringResShift.from_config(cfg.diffusion)
+    lr = torch.rand(1, 5, 3, 4, 4)
+    ref, _ = sample_clip(model, diffusion, lr, generator=torch.Generator().manual_seed(0))
+    fast_path(model, "cpu")
+    assert model.condenser.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    out, _ = sample_clip(model, diffusion, lr, generator=torch.Generator().manual_seed(0))
+    assert (out - ref).abs().max() < 1e-5 and (out - ref).abs().mean() < 1e-2       # within the bench's bound
+    fast_path(model, "cpu", enabled=False)
+    assert model.condenser.conv_in.weight.is_contiguous()
+
+
+def test_fast_and_eager_training_follow_the_same_loss_curve(tmp_path):
+    from seeclear_lite.training import Trainer
+
+    losses = {}
+    for fast in (False, True):
+        cfg = micro_config("stages.0.steps=12", "runtime.log_every=1", f"runtime.fast={str(fast).lower()}")
+        tr = Trainer(cfg, tmp_path / str(fast), device=torch.device("cpu"), log=lambda *a, **k: None)
+        tr.fit()
+        losses[fast] = [r["loss"] for r in tr.history]
+    assert len(losses[True]) == 12
+    assert max(abs(a - b) / a for a, b in zip(losses[False], losses[True])) < 1e-3

@@ -1,6 +1,5 @@
 """The Pixel Condenser's basic unit (Sec. 3.1, App. C, Algorithm 1 lines 15-28): "window-based
 self-attention and channel-wise self-attention, alternating between two residual blocks":
-
     ResBlock(t) -> WindowAttentionBlock -> ResBlock(t) -> ChannelAttentionBlock
 
 Used for every encoder level, middle block and decoder level.

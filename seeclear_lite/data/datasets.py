@@ -2,7 +2,6 @@
 
 SeeClear super-resolves "an HR clip with 5 frames" at a time (Sec. 4.1) from its BI (bicubic x4) LR
 frames. :class:`ClipDataset` serves exactly that from any :class:`FrameSource`:
-
 - :class:`FolderClips`: the **BasicSR layout** of REDS4 / Vid4 (``<root>/GT/<clip>/%08d.png``, optional
   ``<root>/BIx4/<clip>/%08d.png``). Without ``BIx4`` the LR frames are made on the fly with
   :func:`seeclear_lite.degradation.bi_degrade` and rounded to 8 bits, as a ``BIx4`` folder stores them.

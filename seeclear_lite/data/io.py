@@ -3,7 +3,6 @@
 The VSR benchmarks (REDS4, Vid4) store each frame as an 8-bit RGB PNG, and the metrics of the
 literature are computed on 8-bit frames. Every frame the kit reads goes through :func:`read_image`,
 which enforces that contract and says what to do when a file breaks it:
-
 ============================  ===========================================================================
 file                          what :func:`read_image` does
 ============================  ===========================================================================

@@ -2,7 +2,6 @@
 
 A GPU machine without network cannot run ``data build`` (it fetches packages), so ``python -m
 seeclear_lite data pack`` turns a built corpus into a single file:
-
 - each clip keeps its first ``max_frames`` frames (contiguous, so 5-frame windows stay real video);
 - frames whose short side exceeds ``short_side`` are downscaled with MATLAB bicubic (antialiased),
   which also softens the source's compression artefacts, then centre-cropped to a multiple of 16;

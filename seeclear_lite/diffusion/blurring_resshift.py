@@ -3,19 +3,15 @@
 Everything is diagonal in the patch-DCT domain (Eq. 2), so every coefficient below is a per-frequency
 number and sampling noise is drawn there. With ``u = V^T x`` (patch DCT), ``u_l = V^T y`` (``y`` = the LR
 frames upsampled to HR size) and ``D_t = exp(Lambda tau_t)``:
-
 - forward marginal (Eqs. 3-4, 25, 29)::
-
       q(u_t | u_0, u_l) = N(m_t(u_0), kappa^2 eta_t I),   m_t(u_0) = (1 - eta_t) D_t u_0 + eta_t u_l
 
 - reverse step, two forms (``posterior(..., form=...)``), both for t = 2..T:
-
   ``"paper"``       the exact Gaussian posterior of the paper's own transition (Eq. 31) and prior (Eq. 32),
                     i.e. Eqs. 33-36 re-derived (notebook 02). Eq. 31's ``e^Lambda`` is read as
                     ``D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))`` and Eq. 32's ``e^{Lambda (t-1)}`` as
                     ``D_{t-1}``: the paper writes ``e^{Lambda t}`` with the integer step t, which contradicts
                     the IHDM blur schedule it says it uses (reference_facts §1.4 item 5)::
-
                         lam   = (1 - eta_t) / (1 - eta_{t-1}) * D_t / D_{t-1}                       # Eq. 36
                         den   = lam^2 eta_{t-1} + alpha_t
                         mean  = [lam eta_{t-1} u_t + alpha_t (1 - eta_{t-1}) D_{t-1} u_0
@@ -27,7 +23,6 @@ frames upsampled to HR size) and ``D_t = exp(Lambda tau_t)``:
                     not kappa^2 eta_t), so this form is not the posterior of the marginal used in training.
 
   ``"consistent"``  ResShift's posterior with the blurred mean (the default for sampling)::
-
                         mean = m_{t-1}(u_0) + (eta_{t-1} / eta_t) (u_t - m_t(u_0))
                         var  = kappa^2 eta_{t-1} alpha_t / eta_t
 

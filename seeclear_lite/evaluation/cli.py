@@ -6,7 +6,6 @@ with the BI degradation (MATLAB bicubic x4, rounded to 8 bits). Results go to ``
 (``SR/<clip>/%08d.png``), ``metrics.json`` / ``.csv`` / ``.md`` (per clip + average) and ``run.json``.
 
 Examples (the committed sample clips: the bicubic baseline row, then a trained checkpoint)::
-
     python -m seeclear_lite evaluate --gt data/samples --method bicubic --out results/eval_bicubic
     python -m seeclear_lite evaluate --gt data/samples --method checkpoint --checkpoint runs/tiny/checkpoints/best.pt --out results/eval_tiny
 """
@@ -44,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS and tLP (no weights needed)")
     parser.add_argument("--device", default=None, help="device for the method and LPIPS (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-fast", action="store_true", help="plain eager fp32 instead of the CPU fast path")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
                  crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
                  use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
-                 progress=not args.no_progress, form=args.form, seed=args.seed)
+                 progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -41,7 +41,7 @@ from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
 from ..degradation import bicubic_upsample, degrade_uint8
 from ..metrics import get_lpips, psnr, ssim, temporal_error
-from ..training.sampling import checkpoint_super_resolver
+from ..training.sampling import checkpoint_super_resolver, fast_path
 from ..utils.device import get_device
 from ..utils.io import StagedOutput, atomic_write_text
 
@@ -55,7 +55,8 @@ _HEADERS = {"psnr_rgb": "PSNR RGB (dB)", "ssim_rgb": "SSIM RGB", "psnr_y": "PSNR
             "lpips_vgg": "LPIPS VGG", "tmae": "tMAE (x255)", "tlp": "tLP (x100)", "sr_ms_per_frame": "ms/frame"}
 
 
-def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: str | None = None, seed: int = 0):
+def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: str | None = None, seed: int = 0,
+               fast: bool = True):
     """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method.
 
     ``bicubic``: MATLAB bicubic x``scale`` (the baseline row of Table 1). ``checkpoint``: a trained SeeClear-lite
@@ -79,7 +80,7 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
         if form is not None and form not in ("paper", "consistent"):
             raise ValueError(f"form must be 'paper' or 'consistent' (or None = the checkpoint's), got {form!r}.")
 
-        fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed)
+        fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed, fast=fast)
         model_scale = int(fn.sampler.diffusion.scale)   # the factor of the sampler's bicubic y (x4)
         if scale != model_scale:
             raise ValueError(f"{path} super-resolves x{model_scale}, but scale={scale} was asked; "
@@ -88,12 +89,12 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
     raise ValueError(f"Unknown method {name!r}; choose one of {METHODS}.")
 
 
-def _load_lpips(device, enabled: bool):
+def load_lpips_pair(device, enabled: bool, fast: bool = True):
+    """The two LPIPS networks (VGG for LPIPS, AlexNet for tLP), on the CPU fast path unless ``fast=False``."""
     if not enabled:
         return None, None
-
     try:
-        return get_lpips("vgg", device), get_lpips("alex", device)
+        return (fast_path(get_lpips("vgg", device), device, fast), fast_path(get_lpips("alex", device), device, fast))
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err}\n(Or run the evaluation without LPIPS: --no-lpips.)") from err
 
@@ -150,7 +151,7 @@ def _finite(x: float | None) -> float | None:
 def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: int = 4, crop_border: int = 0,
              max_frames: int | None = None, clips=None, use_lpips: bool = True, overwrite: bool = False,
              device=None, chunk: int = 8, progress: bool = True, log=print, form: str | None = None,
-             seed: int = 0) -> dict:
+             seed: int = 0, fast: bool = True) -> dict:
     """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
 
     Every argument and input frame is checked before anything is written, and the results are written into a
@@ -189,8 +190,8 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     source.verify_readable()
     out = Path(out)
     device = get_device(device=device)
-    sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed)
-    lp_vgg, lp_alex = _load_lpips(device, use_lpips)
+    sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed, fast=fast)
+    lp_vgg, lp_alex = load_lpips_pair(device, use_lpips, fast)
     with StagedOutput(out, OUTPUTS, overwrite, option="--out") as stage:
         log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
             f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
@@ -221,7 +222,7 @@ def check_lr_folder_scale(lr_dir, scale: int) -> None:
                          f"--scale {m.group(1)}, or give the x{scale} frames with --lr.")
 
 
-class _ClipScores:
+class ClipScores:
     """Per-frame and per-transition metrics of one clip, fed chunk by chunk (8-bit frames in [0, 1]). Each
     frame's LPIPS features are computed once: AlexNet's serve both transitions a frame takes part in (tLP)."""
 
@@ -265,7 +266,7 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
     t_start = time.perf_counter()
     for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
         n = source.num_frames(name)
-        scores = _ClipScores(crop_border, lp_vgg, lp_alex, device)
+        scores = ClipScores(crop_border, lp_vgg, lp_alex, device)
         sr_seconds = 0.0
         bar = tqdm(total=n, desc=f"  {name}", unit="frame", leave=False, disable=not progress)
         for idx, gt_u8, sr, seconds in _sr_chunks(sr_fn, source, name, n, chunk, scale, device):

@@ -2,7 +2,6 @@
 
 Two studies, each a set of rows that differ in one thing and share everything else (model size, data, budget,
 seeds, evaluation):
-
 * ``blur`` (Table 4's idea): σ²_B = 0 (plain ResShift), 2 (the kit's default, the paper's SeeClear row) and 3,
   on the baseline network;
 * ``components`` (Table 2's switch rows): baseline, + semantic condition (G + cross-attention), + InCAM (with
@@ -17,7 +16,6 @@ mean, standard deviation and a 95 % t-interval over seeds; against the reference
 ``result.json`` as soon as it is done, so an interrupted study resumes where it stopped.
 
 Examples::
-
     python -m seeclear_lite ablate blur --seeds 0 1 2 --jobs 2 --json data/claims/blur_ablation.json
     python -m seeclear_lite ablate components --seeds 0 1 2 --jobs 2 --json data/claims/component_ablation.json
     python -m seeclear_lite ablate components --size smoke --seeds 0 --out /tmp/abl      # seconds: the machinery

@@ -5,7 +5,6 @@
 check rejects a deliberately bad notebook.
 
 Rules (each function returns a list of human-readable problems, empty when the notebook is fine):
-
 - :func:`check_parameters_cell` exactly one cell tagged ``parameters``; literal assignments only;
   comments on their own lines; defines ``PROFILE = None`` (auto), ``SEED`` and ``RESULTS_DIR``.
 - :func:`check_start_cell` the next cell calls ``seeclear_lite.kit.notebook.start(...)``, which prints the

@@ -83,7 +83,6 @@ class CaTeGory(nn.Module):
         sizes: J, I, d_t and the rest (:class:`seeclear_lite.config.MemoryConfig`).
 
     Use::
-
         read = category.read(clip_tokens, memory)                  # Eq. 19, once per clip
         f = category.query(level, f, read, n_frames)               # Eq. 20, at each decoder level
         memory = category.update(memory, decoder_feats, clip_tokens)   # Alg. 1 lines 42-44

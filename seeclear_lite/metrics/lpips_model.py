@@ -1,7 +1,6 @@
 """LPIPS (Zhang et al., CVPR 2018, v0.1) in plain torch: AlexNet or VGG16 features, no torchvision.
 
 SeeClear reports LPIPS with the VGG backbone (Table 1). For two images ``x0, x1`` in [-1, 1]:
-
 1. shift/scale each channel: ``(x - shift) / scale`` (the LPIPS ``ScalingLayer``);
 2. take the ReLU activations ``f^l`` at 5 depths of the ImageNet backbone (VGG16: relu1_2, relu2_2,
    relu3_3, relu4_3, relu5_3; AlexNet: relu1..relu5);

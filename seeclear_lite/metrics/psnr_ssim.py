@@ -1,7 +1,6 @@
 """PSNR and SSIM with the conventions of BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
 
 These are the numbers of SeeClear's Table 1 (PSNR/SSIM on RGB for REDS4, on Y for Vid4). Conventions:
-
 * inputs ``[..., C, H, W]`` in [0, 1] (see :mod:`.inputs`); one value per image (leading shape);
 * ``crop_border`` pixels are removed on each side first; ``y_channel=True`` then takes MATLAB's Y
   (:func:`~seeclear_lite.metrics.ycbcr.rgb_to_y`);

@@ -3,7 +3,6 @@
 Per-frame PSNR/SSIM/LPIPS cannot see flicker: a clip whose frames are each fine but whose details jump
 from frame to frame scores well on them. Two metrics compare how the SR clip *changes* over time with
 how the ground truth changes:
-
 * :func:`temporal_error` (tMAE, this kit's definition): mean absolute difference between the temporal
   differences of SR and GT,
   ``tMAE = mean_{t, c, h, w} | (sr_{t+1} - sr_t) - (gt_{t+1} - gt_t) |`` over the clip's N - 1

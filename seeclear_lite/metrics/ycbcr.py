@@ -1,7 +1,6 @@
 """The luma (Y) channel of MATLAB's ``rgb2ycbcr``, as used for Y-channel PSNR/SSIM (Vid4 in SeeClear).
 
 MATLAB (and BasicSR's ``rgb2ycbcr(..., y_only=True)``) use ITU-R BT.601 studio swing on the 0..255 scale::
-
     Y = 16 + 65.481 R + 128.553 G + 24.966 B      with R, G, B in [0, 1], so Y in [16, 235]
 
 Here Y is returned divided by 255 (in [16/255, 235/255]) so that it lives on the same [0, 1] scale as the

@@ -2,7 +2,6 @@
 and with ``--flops`` the arithmetic of Algorithm 1 at Table 5's setting.
 
 JSON shape (stable; outside tools read it)::
-
     {"config": NAME, "total": N, "modules": {"condenser": N, "incam": N, "category": N}}
 
 (``--flops`` adds a ``"flops"`` entry: :func:`flop_report`.)

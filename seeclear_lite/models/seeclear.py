@@ -2,7 +2,6 @@
 order.
 
 One clip of m LR frames is super-resolved by T reverse steps of Blurring ResShift::
-
     cond = model.condition(lr, y, memory)          # lines 5-7, 24: distil, clip tokens, memory read, LR pyramid
     for t = T .. 1:                                # lines 8-41
         x0_hat = model(diffusion.scale_model_input(x_t, t), y, t, cond)

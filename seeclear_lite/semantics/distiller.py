@@ -2,19 +2,16 @@
 
 SeeClear runs a frozen open-vocabulary segmenter (OpenSeeD) once per clip on the **LR** frames and keeps
 two things (Eq. 9):
-
 - **semantic tokens** ``O`` — ``k`` vectors of width ``d`` per frame (high-level: "what is there");
 - **segmentation features** ``P`` — a ``c``-channel pixel map per frame (pixel-level: "where it is"),
   which InCAM's modulation G turns into (γ, β) (Eq. 10).
 
 Every distiller in this kit is a :class:`SemanticDistiller`::
-
     tokens, seg = distiller(lr_frames)      # lr_frames [B, N, 3, h, w] in [0, 1]
     tokens.shape == (B, N, distiller.k, distiller.d)
     seg.shape    == (B, N, distiller.c, h', w')   # h', w' are the distiller's choice; InCAM resizes P
 
 The contract (checked by :meth:`SemanticDistiller.forward`, so a plug-in cannot silently break it):
-
 1. **Frozen**: no parameter requires grad, the module stays in eval mode (``train()`` is a no-op) and the
    outputs carry no autograd graph (computed under ``torch.no_grad``).
 2. **Deterministic**: the same frames give the same outputs (bit for bit on the same device).
@@ -27,7 +24,6 @@ The contract (checked by :meth:`SemanticDistiller.forward`, so a plug-in cannot 
    reads.
 
 **Plugging in a real OpenSeeD / CLIP model.** Subclass and implement :meth:`distill`::
-
     class OpenSeeDDistiller(SemanticDistiller):
         def __init__(self, model, text_embeddings, k=16):
             super().__init__(k=k, d=512, c=256)

@@ -1,7 +1,6 @@
 """InCAM, the Instance-Centric Alignment Module (Sec. 3.2), as one module with a block per insertion point.
 
 Algorithm 1 runs, once per clip and then in each middle block (lines 26-28) and decoder level (33-35)::
-
     O_c = Dec(Enc(O), Ô)                             (Eq. 14)     once per clip -> InCAM.clip_tokens
     F   = (f ⊙ γ + β) + f,  (γ, β) = G(P)            (Eqs. 10-11) -> SemanticModulation
     F̂   = CA(F, O)                                   (Eqs. 12-13) -> SemanticCrossAttention

@@ -3,7 +3,6 @@
     O_c = Dec(Enc(O_i), Ô)                                          (Eq. 14)
 
 As in VITA (Heo et al., NeurIPS 2022), whose object encoder/decoder the paper's description matches:
-
 - **Enc** — self-attention over *all* the clip's frame tokens together (N·k tokens), so tokens of the
   same object in different frames exchange information ("communicating semantics along the temporal
   dimension"). VITA attends within temporal windows of 6 frames; a 5-frame clip fits in one.

@@ -5,7 +5,6 @@ needs no weights at all. It still gives InCAM what it needs from S (Eqs. 8–9):
 that are **the same objects in every frame**, a token per segment and frame, and pixel-level maps.
 
 Algorithm (all frames of one clip at once, deterministic):
-
 1. **Pixel features** (one row per pixel of every frame): CIE-Lab colour / 100, normalised position
    (x, y) × ``pos_weight``, and a local texture energy × ``tex_weight``: the magnitude of the three
    one-level Haar detail bands (LH, HL, HH) of the lightness, box-smoothed and squashed by

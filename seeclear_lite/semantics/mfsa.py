@@ -15,7 +15,6 @@ has one; SeeClear leaves it out because the condenser unit B_j that follows has 
 
 **How ``O_c · F̂`` is formed** (the paper only says the product "is akin to class activation mapping,
 which highlights the most similar pixels in the instance-centric semantic space among frames"):
-
 1. *Activation maps* — the product proper. Every pixel's feature is compared with every clip token:
    ``A[p, j] = softmax_j( ⟨W_a LN(F̂[p]), O_c[j]⟩ / √d_c )``, K maps per frame ([B, N, h, w, K]; one per
    clip-level instance, shared by all N frames), like CAM's per-class maps ⟨w_class, F[p]⟩.

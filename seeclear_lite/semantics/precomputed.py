@@ -1,14 +1,12 @@
 """A Semantic Distiller that reads (O, P) from files: run OpenSeeD (or anything) elsewhere, plug it in here.
 
 File layout (one file per frame; :func:`~seeclear_lite.semantics.distiller.precompute_distilled` writes it)::
-
     <root>/meta.json                    optional: {"k": 16, "d": 512, "c": 256, ...}
     <root>/<clip>/<frame_id>.npz        arrays  tokens [k, d]  and  seg [c, h', w']   (float)
     <root>/<clip>/<frame_id>.pt         or a torch.save'd dict {"tokens": [k, d], "seg": [c, h', w']}
 
 ``k``, ``d``, ``c`` come from the constructor or from ``meta.json``; every file is checked against them
 and all frames of a call must share one ``h', w'``. The call names which files to read::
-
     S = PrecomputedDistiller("semantics/")
     tokens, seg = S(lr_frames, clips=["000", "011"], frame_ids=[["00000000", ..., "00000004"], [...]])
 

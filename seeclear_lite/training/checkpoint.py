@@ -2,7 +2,6 @@
 
 A checkpoint is a dict of tensors and plain Python values only, so ``torch.load(path, weights_only=True)``
 reads it (no pickled classes, no code runs on load)::
-
     {"format": CHECKPOINT_FORMAT, "kit_version": "0.1.0", "torch_version": ...,
      "config": TrainConfig.to_dict(), "model_config": ModelConfig.to_dict(),
      "model": state_dict, "ema": state_dict, "optimizer": state_dict, "scheduler": state_dict,

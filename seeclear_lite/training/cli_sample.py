@@ -5,14 +5,12 @@ m = 5 frames, the last one reflect-padded and cropped back; each clip is sampled
 weights; a CaTeGory memory, if the model has one, is carried from clip to clip. Frames stream: LR frames are
 decoded as the sampler needs them and every SR frame is written as soon as its clip is done, so memory does
 not grow with the length of the video. Writes into ``--output``:
-
 * ``SR/%08d.png``      the super-resolved frames (8-bit RGB PNG)
 * ``bicubic/%08d.png`` MATLAB-bicubic x4 of the same frames (the baseline)
 * ``side_by_side.gif`` bicubic | SeeClear-lite, frame by frame (the first ``--gif-frames`` frames)
 * ``sample.json``      checkpoint, settings, frames, seconds per frame on this device
 
 Example::
-
     python -m seeclear_lite sample --checkpoint runs/tiny/checkpoints/best.pt \\
         --input data/samples/BIx4/val_city --output results/sample_val_city
 """
@@ -37,7 +35,7 @@ from ..diffusion import BlurringResShift
 from ..utils import get_device
 from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
 from .checkpoint import CheckpointError, load_model
-from .sampling import VideoSampler, iter_frames
+from .sampling import VideoSampler, fast_path, iter_frames
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
@@ -63,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames in side_by_side.gif (kept in memory until the end; 0 = no GIF frames)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-fast", action="store_true", help="plain eager fp32 instead of the CPU fast path")
 
 
 def read_video(path: Path, max_frames: int | None = None) -> torch.Tensor:
@@ -97,7 +96,7 @@ def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
 
 
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
-        fps=8.0, overwrite=False, progress=True, gif_frames=120, log=print) -> dict:
+        fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print) -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds. Arguments, the checkpoint and
     the input frames are checked before anything is written; the results go to a staging folder that replaces
     the old ones in ``output`` only when complete."""
@@ -111,6 +110,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     check_output_dir(output, OUTPUTS, overwrite, option="--output")
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
+    fast_path(model, device, fast)
     T = cfg.diffusion.T
     if steps is not None and steps != T:
         raise ValueError(f"--steps {steps}: this model was trained for T={T} diffusion steps and the sampler runs "
@@ -163,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
             max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,
-            overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames)
+            overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames, fast=not args.no_fast)
     except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,7 +1,6 @@
 """``python -m seeclear_lite train``: train a configuration (Sec. 4.1), on the CPU, one GPU or many.
 
 Examples::
-
     python -m seeclear_lite train --config tiny --out runs/tiny                      # CPU-sized, sample clips
     python -m seeclear_lite train --config tiny stages.0.steps=50 optim.lr=1e-3 --out runs/t2
     python -m seeclear_lite train --config base --config-file my.yaml --out runs/base --resume auto

@@ -1,7 +1,6 @@
 """The training loop of SeeClear-lite (Sec. 4.1), the same code on a laptop CPU and on one or many GPUs.
 
 One step (Eq. 25 and the Charbonnier loss of Sec. 4.1):
-
 1. a global batch of m-frame clips (:class:`~.sampler.ResumableBatchSampler`; each process loads its slice);
 2. ``x0`` = HR frames, ``y`` = bicubic-upsampled LR frames, both in [-1, 1] (``step.prepare_batch``);
 3. per clip, t ~ U{1..T} and the noise are drawn from a generator seeded by (seed, step, position of the clip
@@ -116,8 +115,8 @@ class Trainer:
 
         self.diffusion = BlurringResShift.from_config(cfg.diffusion)
         self.model = build_model(cfg.model).to(self.device)
-        if cfg.runtime.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.runtime.channels_last or (cfg.runtime.fast and self.device.type == "cpu"):
+            self.model = self.model.to(memory_format=torch.channels_last)    # the CPU fast path (see `bench`)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
         self.amp = cfg.runtime.amp == "bf16" or (cfg.runtime.amp == "auto" and self.device.type == "cuda")
 

@@ -4,7 +4,6 @@
     python -m seeclear_lite export --rescore data/checkpoints/base.pt     # validate again here, e.g. with LPIPS
 
 Two files are written (atomically; an existing file is kept unless ``--overwrite``):
-
 - ``<out>.pt``: a checkpoint in the kit's format (``torch.load(weights_only=True)``; ``sample``, ``evaluate``
   and :func:`~seeclear_lite.training.checkpoint.load_model` read it) holding the EMA weights in float16, the
   training and model configs, the step and the run's timing. ``model`` and ``ema`` are the same tensors, stored

@@ -4,7 +4,6 @@
 the order ``randperm(n, seed + e)``; it is cut into *global* batches of ``global_batch`` indices (the last
 incomplete one is dropped, so every step has the same batch), and process ``rank`` of ``world_size`` takes
 the ``rank``-th contiguous slice of each global batch. Hence:
-
 * the same global batch is seen whatever the number of processes (a 2-process run and a 1-process run
   with the same global batch see the same clips at every step: the gloo test relies on it);
 * resuming needs only (epoch, position within the epoch), both functions of the step, so

@@ -61,7 +61,6 @@ class StagedOutput:
     ``outputs`` are the names (files or folders) the command writes inside ``out``; anything else the user keeps
     there is never touched. Without ``overwrite`` an ``out`` that already holds one of them is refused (the
     message names ``option`` and the fix). Use as a context manager::
-
         with StagedOutput(out, ("SR", "metrics.json"), overwrite) as stage:
             write(stage.path / "metrics.json")      # all writing goes to stage.path
             stage.commit()                           # swap in; without commit() nothing changes

@@ -9,7 +9,6 @@ Convention (identical to ``pywt.dwt2(x, 'haar')``, tested to 1e-12 in float64)
 --------------------------------------------------------------------------------
 For each 2x2 block ``[[a, b], [c, d]]`` (``a`` top-left, ``b`` top-right, ``c`` bottom-left,
 ``d`` bottom-right)::
-
     LL = (a + b + c + d) / 2      pywt cA  (approximation)
     LH = (a + b - c - d) / 2      pywt cH  (horizontal detail: high-pass along H, low-pass along W)
     HL = (a - b + c - d) / 2      pywt cV  (vertical detail:   low-pass along H, high-pass along W)
