@@ -60,10 +60,10 @@ class NotebookContext:
         return atomic_write_bytes(self.results_dir / "figures" / f"{self.name}_{name}.png", buf.getvalue())
 
     def slider(self, draw, lo: int, hi: int, value: int | None = None, description: str = "t"):
-        """An ipywidgets slider *on top of* a static figure drawn above it: moving the slider calls
-        ``draw(value)`` inside an output area. Nothing is drawn until the slider moves, so batch runs
-        (papermill, nbval, CI) never render through a widget — nbclient can hang on output captured by
-        widgets — and executed notebooks stay readable without a live kernel."""
+        """An ipywidgets slider with its figure: ``draw(value)`` renders into an output area under it, at once
+        when a person runs the notebook in Jupyter, and again whenever the slider moves. Batch runs (papermill,
+        nbval, CI: no Jupyter server session) draw nothing through the widget — nbclient can hang on output
+        captured by widgets — so their executed copies keep the static figures above the slider."""
         import ipywidgets as widgets
         from IPython.display import display
 
@@ -78,6 +78,8 @@ class NotebookContext:
 
         slider.observe(on_change, names="value")
         display(widgets.VBox([slider, out]))
+        if interactive():
+            on_change({"new": slider.value})
         return slider
 
     def record(self, **values) -> None:
@@ -85,6 +87,12 @@ class NotebookContext:
         self.summary.update(values)
         atomic_write_text(self.results_dir / f"summary_{self.name}.json",
                           json.dumps(self.summary, indent=2, sort_keys=True, default=_jsonable))
+
+
+def interactive() -> bool:
+    """True in a kernel that a Jupyter server started for a person (JupyterLab sets ``JPY_SESSION_NAME``; papermill
+    and nbval do not); ``SEECLEAR_BATCH=1`` forces batch behaviour."""
+    return "JPY_SESSION_NAME" in os.environ and not os.environ.get("SEECLEAR_BATCH")
 
 
 def _jsonable(x):
