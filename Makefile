@@ -12,7 +12,7 @@ STAMP := $(VENV)/.seeclear-installed
 PROFILE ?= auto
 OUT ?=
 
-.PHONY: run test venv clean-venv
+.PHONY: run test venv clean-venv executed html
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ test: $(STAMP)
 	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests --durations=15 -ra
 	SEECLEAR_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest build/executed \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q
+
+# the executed copies in notebooks/executed/ (cpu profile, the shipped model) and a static site of them
+executed: $(STAMP)
+	rm -rf build/executed_cpu
+	$(PY) -m seeclear_lite run --profile cpu --out build/executed_cpu
+	$(PY) -m seeclear_lite.kit.publish executed build/executed_cpu
+
+html: $(STAMP)
+	$(PY) -m seeclear_lite.kit.publish html build/site
+	@echo "open build/site/index.html"
 
 clean-venv:
 	rm -rf $(VENV)

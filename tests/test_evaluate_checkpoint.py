@@ -90,10 +90,13 @@ def test_chunking_does_not_change_the_checkpoint_row_and_the_seed_does(checkpoin
     assert c["average"]["psnr_rgb"] != a["average"]["psnr_rgb"]
 
 
-def test_checkpoint_errors_name_the_fix(checkpoint, tmp_path, capsys):
+def test_checkpoint_errors_name_the_fix(checkpoint, tmp_path, capsys, monkeypatch):
+    from seeclear_lite.training import checkpoint as ck
+
     base = ["evaluate", "--gt", str(sample_root()), "--method", "checkpoint", "--no-lpips", "--out"]
+    monkeypatch.setattr(ck, "SHIPPED_CHECKPOINT", tmp_path / "no_shipped_model.pt")   # a kit without its model
     assert cli(base + [str(tmp_path / "o1")]) == 2
-    assert "needs a trained model: pass --checkpoint PATH" in capsys.readouterr().err
+    assert "no --checkpoint given and the shipped model" in capsys.readouterr().err
     assert cli(base + [str(tmp_path / "o2"), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "Checkpoint not found" in capsys.readouterr().err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()   # nothing written

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=("bicubic", "checkpoint"), default="bicubic",
                         help="bicubic: the baseline row; checkpoint: a trained model (--checkpoint PATH)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint for --method checkpoint "
-                                                                      "(e.g. <train out>/checkpoints/best.pt)")
+                                                                      "(default: the shipped data/checkpoints/small.pt)")
     parser.add_argument("--form", choices=("paper", "consistent"), default=None,
                         help="reverse step of the sampler (default: the checkpoint's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")

@@ -41,6 +41,7 @@ from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
 from ..degradation import bicubic_upsample, degrade_uint8
 from ..metrics import get_lpips, psnr, ssim, temporal_error
+from ..training.checkpoint import default_checkpoint
 from ..training.sampling import checkpoint_super_resolver, fast_path
 from ..utils.device import get_device
 from ..utils.io import StagedOutput, atomic_write_text
@@ -69,10 +70,7 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
         # float64: the 8-bit result is then exact (float32 flips a few .5 roundings); cheap for bicubic
         return lambda lr: bicubic_upsample(lr.double(), scale)
     if name == "checkpoint":
-        if checkpoint is None:
-            raise ValueError("--method checkpoint needs a trained model: pass --checkpoint PATH (a .pt file written "
-                             "by `python -m seeclear_lite train`, e.g. <out>/checkpoints/best.pt).")
-        path = Path(checkpoint)
+        path = default_checkpoint() if checkpoint is None else Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"Checkpoint not found: {path}. Train one with `python -m seeclear_lite train "
                                     f"--config tiny --out runs/tiny` (it writes runs/tiny/checkpoints/best.pt), or "

@@ -34,6 +34,8 @@ from ..utils.io import atomic_torch_save, atomic_write_text
 #: ``diffusion`` section holding T and the eta schedule. Format 1 (a PixelCondenser with hook modules) is upgraded
 #: on load (:func:`upgrade_v1`).
 CHECKPOINT_FORMAT = "seeclear_lite.checkpoint/2"
+#: The reference model the kit ships (``small`` preset, trained on a 2-core CPU; README "The reference model").
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "checkpoints" / "small.pt"
 FORMAT_V1 = "seeclear_lite.checkpoint/1"
 STEP_PATTERN = re.compile(r"^step_(\d+)\.pt$")
 
@@ -148,6 +150,14 @@ def load_weights(model, state: dict, path) -> None:
         raise CheckpointError(f"{path}: the weights do not fit the configuration stored with them ({'; '.join(parts)}); "
                               f"the file was changed or written by other code: use a checkpoint as `train` wrote it.")
     model.load_state_dict(state)
+
+
+def default_checkpoint() -> Path:
+    """The shipped reference model, for commands whose ``--checkpoint`` is not given."""
+    if not SHIPPED_CHECKPOINT.is_file():
+        raise FileNotFoundError(f"no --checkpoint given and the shipped model {SHIPPED_CHECKPOINT} is missing: pass "
+                                f"--checkpoint PATH (e.g. <train out>/checkpoints/best.pt).")
+    return SHIPPED_CHECKPOINT
 
 
 def checkpoint_config(ckpt: dict) -> TrainConfig:

@@ -34,7 +34,7 @@ from ..degradation import bicubic_upsample
 from ..diffusion import BlurringResShift
 from ..utils import get_device
 from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
-from .checkpoint import CheckpointError, load_model
+from .checkpoint import CheckpointError, default_checkpoint, load_model
 from .sampling import VideoSampler, fast_path, iter_frames
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "\n\n".join(__doc__.split("\n\n")[1:])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint written by `train`")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a checkpoint written by `train` or `export` (default: the shipped data/checkpoints/small.pt)")
     parser.add_argument("--input", type=Path, required=True, help="folder of LR frames or an LR video file")
     parser.add_argument("--output", type=Path, required=True, help="results folder")
     parser.add_argument("--steps", type=int, default=None,
@@ -108,6 +109,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
         raise ValueError(f"--max-frames must be >= 1, got {max_frames}.")
     output = Path(output)
     check_output_dir(output, OUTPUTS, overwrite, option="--output")
+    checkpoint = default_checkpoint() if checkpoint is None else checkpoint
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
     fast_path(model, device, fast)
