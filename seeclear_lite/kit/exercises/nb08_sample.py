@@ -1,0 +1,154 @@
+"""Exercises of notebook 08 (sampling and evaluation): Algorithm 1's inner loop, and Y-PSNR by hand.
+
+8.1 ``fn(net, diffusion, y, generator) -> x0``: the reverse chain of one clip (Algorithm 1, lines 2-41 with the
+    kit's start and posterior), checked bit for bit against ``BlurringResShift.sample``.
+8.2 ``fn(sr, gt) -> [N]``: PSNR on the luma Y of MATLAB's ``rgb2ycbcr`` (how Vid4 is scored), checked against
+    ``seeclear_lite.metrics.psnr(..., y_channel=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...diffusion import BlurringResShift
+from ...metrics import psnr
+from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
+
+NB = "08_sample_evaluate"
+
+
+# --------------------------------------------------------------------------------------------------------
+# 8.1 Algorithm 1's inner loop
+# --------------------------------------------------------------------------------------------------------
+def _chain(net, d, y, gen, *, clamp=True, freq_noise=True, start_unit=False, form="consistent", last_xt=False):
+    """The reverse chain with switches for the usual slips (the package's ``sample`` with everything True)."""
+    u_l = d.to_freq(y)
+    eps = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+    u = u_l + (1.0 if start_unit else d.kappa * math.sqrt(float(d.eta[-1]))) * eps
+    for t in range(d.T, 0, -1):
+        x_t = d.from_freq(u)
+        x0 = net(x_t, y, torch.full((y.shape[0],), t, dtype=torch.long))
+        if clamp:
+            x0 = x0.clamp(-1, 1)
+        if t == 1:
+            return x_t if last_xt else x0
+        mean, var = d.posterior(u, d.to_freq(x0), u_l, t, form)
+        noise = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+        u = mean + var.sqrt() * (noise if freq_noise else d.to_freq(noise))
+    raise AssertionError("unreachable")
+
+
+def _net(x_t, y, t):
+    """A stand-in network: x0_hat = a blend of x_t and y that depends on t, overshooting [-1, 1] a little."""
+    w = (t.double() / 20.0).view(-1, *([1] * (y.dim() - 1)))
+    return 1.15 * ((1 - w) * x_t + w * y)
+
+
+@exercise("8.1", "Algorithm 1's inner loop", notebook=NB, minutes=15)
+def check_reverse_chain(fn):
+    """Checks ``fn(net, diffusion, y, generator) -> x0``: u_T = u_l + κ√η_T ε (frequency domain), then for t = T..1:
+    x_t = from_freq(u_t), x0 = clamp(net(x_t, y, t), -1, 1); at t = 1 return x0; else (mean, var) =
+    posterior(u_t, to_freq(x0), u_l, t, "consistent") and u_{t-1} = mean + √var ε. All noise from ``generator``."""
+    gen = fresh_generator()
+    seed = int(torch.randint(0, 2**31, (1,), generator=gen))
+    for T, shape in ((4, (1, 3, 8, 8)), (6, (2, 5, 3, 8, 12))):
+        d = BlurringResShift(T=T)
+        y = torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1
+        got = call("8.1", fn, _net, d, y.clone(), torch.Generator().manual_seed(seed))
+        want = d.sample(_net, y, generator=torch.Generator().manual_seed(seed))
+        if close(got, want, 1e-12):
+            continue
+        for kw, why in ((dict(clamp=False), "x̂0 is not clamped to [-1, 1] before the posterior step (the package "
+                                            "clamps every network output; so does ResShift)."),
+                        (dict(freq_noise=False), "the fresh noise is drawn in the pixel domain and transformed: draw "
+                                                 "ε in the frequency domain, where the posterior's variance lives."),
+                        (dict(start_unit=True), "the chain starts with unit variance (Algorithm 1, line 2 as printed); "
+                                                "start from u_l + κ√η_T ε (Eq. 6, ResShift's variance)."),
+                        (dict(last_xt=True), "you return x_1, the last state; return the network's x̂0 at t = 1."),
+                        (dict(form="paper"), "you used the paper's posterior; the kit samples with form='consistent'.")):
+            if close(got, _chain(_net, d, y, torch.Generator().manual_seed(seed), **kw), 1e-10):
+                raise ExerciseError(f"Exercise 8.1 (T = {T}, y {tuple(shape)}): {why}")
+        compare("8.1", got, want, f"x0 for T = {T}, y {tuple(shape)}", atol=1e-12,
+                hint="draw the start and every step's noise from `generator`, in this order: the start, then one "
+                     "draw per step t = T..2.")
+    passed("8.1", "two chains (T = 4 and 6, frames and clips) equal BlurringResShift.sample bit for bit")
+
+
+@reference("8.1")
+def _chain_ref(net, diffusion, y, generator):
+    return _chain(net, diffusion, y, generator)
+
+
+@planted("8.1", "no clamp", expect="not clamped")
+def _chain_no_clamp(net, diffusion, y, generator):
+    return _chain(net, diffusion, y, generator, clamp=False)
+
+
+@planted("8.1", "unit start", expect="unit variance")
+def _chain_unit_start(net, diffusion, y, generator):
+    return _chain(net, diffusion, y, generator, start_unit=True)
+
+
+@planted("8.1", "returns x_1", expect="return the network's")
+def _chain_last_xt(net, diffusion, y, generator):
+    return _chain(net, diffusion, y, generator, last_xt=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# 8.2 Y-PSNR by hand
+# --------------------------------------------------------------------------------------------------------
+_MATLAB_Y = (65.481, 128.553, 24.966, 16.0)
+
+
+def _psnr_y(sr, gt, weights=_MATLAB_Y, scale=255.0, per_clip=False):
+    w = torch.tensor(weights[:3], dtype=sr.dtype)
+    ys, yg = [(torch.einsum("c,...chw->...hw", w, x) + weights[3]) / scale for x in (sr, gt)]
+    mse = (ys - yg).pow(2).mean(dim=(-2, -1))
+    if per_clip:
+        return 10 * torch.log10(1.0 / mse.mean()).expand(mse.shape)
+    return 10 * torch.log10(1.0 / mse)
+
+
+@exercise("8.2", "Y-PSNR by hand", notebook=NB, minutes=10)
+def check_psnr_y(fn):
+    """Checks ``fn(sr [N, 3, H, W], gt [N, 3, H, W]) -> [N]`` (frames in [0, 1]): Y = (65.481 R + 128.553 G +
+    24.966 B + 16) / 255 (MATLAB ``rgb2ycbcr``), then 10 log10(1 / MSE(Y)) per frame."""
+    gen = fresh_generator()
+    for n, h, w in ((3, 16, 20), (5, 9, 7)):
+        gt = torch.rand(n, 3, h, w, generator=gen, dtype=torch.float64)
+        sr = (gt + 0.05 * torch.randn(gt.shape, generator=gen, dtype=torch.float64) * torch.linspace(
+            0.5, 2, n, dtype=torch.float64).view(-1, 1, 1, 1)).clamp(0, 1)
+        got = call("8.2", fn, sr.clone(), gt.clone())
+        want = psnr(sr, gt, y_channel=True)
+        if close(got, want, 1e-9):
+            continue
+        what = f"Y-PSNR of {n} frames of {h}x{w}"
+        for kw, why in ((dict(weights=(0.299, 0.587, 0.114, 0.0), scale=1.0),
+                         "you used the full-range BT.601 luma (0.299, 0.587, 0.114): MATLAB's rgb2ycbcr maps to the "
+                         "studio range [16, 235]: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255, so the same error "
+                         "reads 1.3 dB higher."),
+                        (dict(weights=(0.2126, 0.7152, 0.0722, 0.0), scale=1.0),
+                         "these are BT.709 weights; VSR papers score Y of MATLAB's rgb2ycbcr (BT.601, studio range)."),
+                        (dict(per_clip=True), "you pooled the MSE over the clip; PSNR is per frame (then averaged).")):
+            if close(got, _psnr_y(sr, gt, **kw), 1e-9):
+                raise ExerciseError(f"Exercise 8.2 ({what}): {why}")
+        compare("8.2", got, want, what, atol=1e-9, hint="Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255 per "
+                                                       "pixel; PSNR = 10 log10(1 / mean((Y_sr - Y_gt)^2)) per frame.")
+    passed("8.2", "two random clips, against seeclear_lite.metrics.psnr(..., y_channel=True), tolerance 1e-9")
+
+
+@reference("8.2")
+def _psnr_y_ref(sr, gt):
+    return _psnr_y(sr, gt)
+
+
+@planted("8.2", "full-range BT.601", expect="studio range")
+def _psnr_y_full_range(sr, gt):
+    return _psnr_y(sr, gt, weights=(0.299, 0.587, 0.114, 0.0), scale=1.0)
+
+
+@planted("8.2", "pooled over the clip", expect="pooled the MSE")
+def _psnr_y_pooled(sr, gt):
+    return _psnr_y(sr, gt, per_clip=True)
