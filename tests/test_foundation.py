@@ -159,6 +159,30 @@ def test_slider_draws_only_when_moved(tmp_path):
     assert drawn == [7]
 
 
+def test_explore_builds_controls_and_redraws_with_all_values(tmp_path, monkeypatch):
+    import ipywidgets as widgets
+    import pytest
+
+    from seeclear_lite.kit.notebook import start
+
+    ctx = start("smoke", 0, tmp_path)
+    calls = []
+    controls = ctx.explore(lambda **kw: calls.append(kw), t=(1, 15, 15), kappa=(0.5, 4.0, 2.0),
+                           form=["consistent", "paper"])
+    assert isinstance(controls["t"], widgets.IntSlider) and isinstance(controls["kappa"], widgets.FloatSlider)
+    assert isinstance(controls["form"], widgets.Dropdown) and calls == []   # batch run: nothing drawn
+    controls["form"].value = "paper"
+    assert calls == [{"t": 15, "kappa": 2.0, "form": "paper"}]
+    monkeypatch.setenv("JPY_SESSION_NAME", "x.ipynb")                           # a person in JupyterLab
+    monkeypatch.delenv("SEECLEAR_BATCH", raising=False)
+    ctx.explore(lambda **kw: calls.append(kw), t=(1, 15, 3))
+    assert calls[-1] == {"t": 3}, "an interactive run draws the first state at once"
+    with pytest.raises(ValueError, match="outside"):
+        ctx.explore(print, t=(1, 15, 20))
+    with pytest.raises(ValueError, match="a list of options"):
+        ctx.explore(print, t="fast")
+
+
 def test_every_cli_command_has_its_module_and_help():
     import importlib
 

@@ -60,27 +60,41 @@ class NotebookContext:
         return atomic_write_bytes(self.results_dir / "figures" / f"{self.name}_{name}.png", buf.getvalue())
 
     def slider(self, draw, lo: int, hi: int, value: int | None = None, description: str = "t"):
-        """An ipywidgets slider with its figure: ``draw(value)`` renders into an output area under it, at once
-        when a person runs the notebook in Jupyter, and again whenever the slider moves. Batch runs (papermill,
-        nbval, CI: no Jupyter server session) draw nothing through the widget — nbclient can hang on output
-        captured by widgets — so their executed copies keep the static figures above the slider."""
+        """An integer slider with its figure: ``draw(value)`` renders into an output area under it (see
+        :meth:`explore`, which this is one control of). Returns the slider."""
         import ipywidgets as widgets
-        from IPython.display import display
 
         slider = widgets.IntSlider(min=lo, max=hi, value=hi if value is None else value, description=description,
                                    continuous_update=False)
+        self.explore(lambda **kw: draw(kw["value"]), value=slider)
+        return slider
+
+    def explore(self, draw, **controls):
+        """Widgets with one figure: ``draw(**values)`` renders into an output area under the controls, at once
+        when a person runs the notebook in Jupyter, and again whenever a control changes. Batch runs (papermill,
+        nbval, CI: no Jupyter server session) draw nothing through the widget (nbclient can hang on output
+        captured by widgets), so their executed copies keep the static figures above the widget.
+
+        Each control is an ipywidgets widget, or a shorthand: ``(lo, hi)`` or ``(lo, hi, value)`` of ints -> an
+        integer slider; the same with a float -> a float slider in 100 steps; a list -> a dropdown (first item
+        selected). Returns the dict of widgets, keyed like ``controls``."""
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        built = {name: _control(name, spec) for name, spec in controls.items()}
         out = widgets.Output()
 
-        def on_change(change):
+        def redraw(_change=None):
             with out:
                 out.clear_output(wait=True)
-                draw(change["new"])
+                draw(**{name: w.value for name, w in built.items()})
 
-        slider.observe(on_change, names="value")
-        display(widgets.VBox([slider, out]))
+        for w in built.values():
+            w.observe(redraw, names="value")
+        display(widgets.VBox([widgets.HBox(list(built.values())), out]))
         if interactive():
-            on_change({"new": slider.value})
-        return slider
+            redraw()
+        return built
 
     def record(self, **values) -> None:
         """Add JSON-serialisable values to this notebook's summary (``results_dir/summary_<name>.json``)."""
@@ -93,6 +107,29 @@ def interactive() -> bool:
     """True in a kernel that a Jupyter server started for a person (JupyterLab sets ``JPY_SESSION_NAME``; papermill
     and nbval do not); ``SEECLEAR_BATCH=1`` forces batch behaviour."""
     return "JPY_SESSION_NAME" in os.environ and not os.environ.get("SEECLEAR_BATCH")
+
+
+def _control(name: str, spec):
+    """An ipywidgets control from a widget or a shorthand (see :meth:`NotebookContext.explore`)."""
+    import ipywidgets as widgets
+
+    if isinstance(spec, widgets.Widget):
+        return spec
+    if isinstance(spec, list):
+        if not spec:
+            raise ValueError(f"control {name!r}: a dropdown needs at least one option.")
+        return widgets.Dropdown(options=spec, value=spec[0], description=name)
+    if isinstance(spec, tuple) and len(spec) in (2, 3) and all(isinstance(v, (int, float)) for v in spec):
+        lo, hi = spec[0], spec[1]
+        value = spec[2] if len(spec) == 3 else lo
+        if not lo <= value <= hi:
+            raise ValueError(f"control {name!r}: value {value} is outside [{lo}, {hi}].")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
+            return widgets.IntSlider(min=lo, max=hi, value=value, description=name, continuous_update=False)
+        return widgets.FloatSlider(min=lo, max=hi, value=value, step=(hi - lo) / 100, description=name,
+                                   continuous_update=False, readout_format=".3g")
+    raise ValueError(f"control {name!r}: give an ipywidgets widget, (lo, hi[, value]) for a slider or a list of "
+                     f"options for a dropdown; got {spec!r}.")
 
 
 def _jsonable(x):
