@@ -30,7 +30,8 @@ STAGE_TRAINS = ("condenser", "memory", "all")
 DATA_SOURCES = ("samples", "basicsr", "corpus", "pack")
 #: Mixed precision: ``auto`` = bf16 autocast on CUDA, fp32 on the CPU.
 AMP_MODES = ("auto", "bf16", "off")
-POSTERIOR_FORMS = ("paper", "consistent")
+#: The reverse-step forms of ``BlurringResShift.posterior`` (notebook 02 derives all three).
+POSTERIOR_FORMS = ("paper", "consistent", "repaired")
 #: Channels the default k-means distiller appends to its k soft assignments in P (Lab colour, texture).
 PIXEL_DESCRIPTORS = 4
 

@@ -93,11 +93,11 @@ def test_t_changes_prediction_and_input_scaling_matches_diffusion(tiny):
     with torch.no_grad():
         assert (tiny(x, x, torch.tensor([1])) - tiny(x, x, torch.tensor([15]))).abs().max() > 1e-4
     d = BlurringResShift(T=15, kappa=2.0, power=0.3)
-    assert d.eta.dtype == torch.float64 and d.eta.shape == (15,)
+    assert d.eta.dtype == torch.float64 and d.eta.shape == (16,)
     # the scaling lives in the diffusion: x_t / (3 kappa sqrt(eta_t) + 1), from the float64 eta table
     t = torch.arange(1, 16)
     x64 = torch.randn(15, 3, 4, 4, dtype=torch.float64)
-    expected = x64 / (3 * 2.0 * d.eta.sqrt() + 1)[:, None, None, None]
+    expected = x64 / (3 * 2.0 * d.eta[1:].sqrt() + 1)[:, None, None, None]
     scaled = d.scale_model_input(x64, t)
     assert scaled.dtype == torch.float64
     assert torch.allclose(scaled, expected, rtol=0, atol=1e-15)

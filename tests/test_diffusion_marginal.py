@@ -20,7 +20,7 @@ def test_q_sample_without_noise_is_eq25_mean_computed_with_scipy():
     x0, y = frames((2, 3, 8, 8), 0), frames((2, 3, 8, 8), 1)
     for t in (1, 6, 15):
         got = d.q_sample(x0, y, t, noise=torch.zeros_like(x0)).numpy()
-        eta, tau = float(d.eta[t - 1]), float(d.tau[t])
+        eta, tau = float(d.eta[t]), float(d.tau[t])
         lam = d.lam.numpy()
         ref = np.empty_like(got)
         for i in range(0, 8, 4):
@@ -42,7 +42,7 @@ def test_q_sample_noise_scale_and_per_sample_t():
     for i in range(3):
         ti = int(t[i])
         mean = d.q_sample(x0[i:i + 1], y[i:i + 1], ti, noise=torch.zeros_like(x0[i:i + 1]))
-        ref = mean + 2.0 * math.sqrt(float(d.eta[ti - 1])) * noise[i:i + 1]
+        ref = mean + 2.0 * math.sqrt(float(d.eta[ti])) * noise[i:i + 1]
         assert (got[i:i + 1] - ref).abs().max() < 1e-14
 
 
@@ -58,7 +58,7 @@ def test_marginal_by_monte_carlo():
         u = d.to_freq(d.q_sample(x0.expand(n, -1, -1, -1), y.expand(n, -1, -1, -1), t, noise=noise))
         u = u.reshape(n, 16).numpy()
         m_ref = d.marginal_mean(d.to_freq(x0), d.to_freq(y), t).reshape(16).numpy()
-        var = 4.0 * float(d.eta[t - 1])
+        var = 4.0 * float(d.eta[t])
         se_mean = math.sqrt(var / n)
         assert np.abs(u.mean(0) - m_ref).max() < 5 * se_mean
         cov = np.cov(u, rowvar=False)

@@ -18,7 +18,7 @@ def rand(seed, shape=SHAPE):
 
 def sched(d, t):
     """eta_t, eta_{t-1}, alpha_t, D_t, D_{t-1} (per frequency, [8, 8]) as float64."""
-    eta = torch.cat([torch.zeros(1, dtype=torch.float64), d.eta])
+    eta = d.eta
     lam = d.lam.repeat(2, 2)
     return (float(eta[t]), float(eta[t - 1]), float(eta[t] - eta[t - 1]),
             torch.exp(lam * d.tau[t]), torch.exp(lam * d.tau[t - 1]))
@@ -132,7 +132,7 @@ def test_consistent_chain_keeps_eq29_at_every_t():
     u_0, u_l = rand(15, (8, 8)), rand(16, (8, 8))
     for t, (mean, var) in propagate(d, "consistent", u_0, u_l).items():
         assert (mean - d.marginal_mean(u_0, u_l, t)).abs().max() < 1e-12
-        assert (var - 4.0 * float(d.eta[t - 1])).abs().max() < 1e-12
+        assert (var - 4.0 * float(d.eta[t])).abs().max() < 1e-12
     # forward transition u_t = u_{t-1} + m_t - m_{t-1} + kappa sqrt(alpha_t) eps from u_0: means telescope to
     # m_t and variances add up to kappa^2 sum(alpha) = kappa^2 eta_t
     assert abs(float(d.alpha.cumsum(0)[-1] - d.eta[-1])) < 1e-15
@@ -140,18 +140,18 @@ def test_consistent_chain_keeps_eq29_at_every_t():
 
 def test_paper_chain_does_not_keep_eq29():
     """Finding 2: Eq. 31 does not reproduce the marginal Eq. 29. Its means telescope correctly, but its
-    variance is kappa^2 (lam^2 eta_{t-1} + alpha_t) < kappa^2 eta_t, so a reverse chain started at Eq. 29 and
+    variance is kappa^2 (lambda_t^2 eta_{t-1} + alpha_t) < kappa^2 eta_t, so a reverse chain started at Eq. 29 and
     driven by the true u_0 drifts away from Eq. 29 (measured: up to 9.4x the variance at t = 7)."""
     d = BlurringResShift()
     u_0, u_l = rand(17, (8, 8)), rand(18, (8, 8))
     ratios = []
     for t, (mean, var) in propagate(d, "paper", u_0, u_l).items():
         assert (mean - d.marginal_mean(u_0, u_l, t)).abs().max() < 1e-12          # the means are fine
-        ratios.append(float((var / (4.0 * float(d.eta[t - 1]))).max()))
+        ratios.append(float((var / (4.0 * float(d.eta[t]))).max()))
     assert max(ratios) > 5.0
     eta_t, eta_s, alpha_t, D_t, D_s = sched(d, 15)
-    lam = (1 - eta_t) / (1 - eta_s) * D_t / D_s
-    assert float(((lam ** 2 * eta_s + alpha_t) / eta_t).max()) < 0.2                 # measured 0.169 at t = T
+    lambda_t = (1 - eta_t) / (1 - eta_s) * D_t / D_s
+    assert float(((lambda_t ** 2 * eta_s + alpha_t) / eta_t).max()) < 0.2                 # measured 0.169 at t = T
 
 
 def test_consistent_chain_by_monte_carlo():
@@ -167,7 +167,7 @@ def test_consistent_chain_by_monte_carlo():
         mean, var = d.posterior(u, u_0, u_l, t, form="consistent")
         u = mean + var.sqrt() * torch.randn(n, 1, 4, 4, generator=g, dtype=torch.float64)
         if t - 1 in (10, 5, 1):
-            v = 4.0 * float(d.eta[t - 2])
+            v = 4.0 * float(d.eta[t - 1])
             m = d.marginal_mean(u_0[:1], u_l[:1], t - 1)
             assert float(((u.mean(0) - m[0]).abs() / math.sqrt(v / n)).max()) < 5
             assert float((u.var(0) / v - 1).abs().max()) < 5 * math.sqrt(2 / n)
@@ -200,3 +200,41 @@ def test_posterior_bad_input():
         d.posterior(u, u, u, 3, form="ddpm")
     with pytest.raises(ValueError, match="same shape"):
         d.posterior(u, u[:1], u, 3)
+
+
+@pytest.mark.parametrize("sigma_b2_max", [0.0, 2.0])
+def test_repaired_form_is_exact_conditioning_of_eq31_with_its_noise_repaired(sigma_b2_max):
+    """The third form: Eq. 31's lambda_t kept, fresh noise kappa^2 beta_t with beta_t = eta_t - lambda_t^2 eta_{t-1}.
+    Per frequency, condition the 2x2 joint of (u_{t-1} ~ Eq. 29, u_t) on u_t; compare to 1e-10. The transition
+    keeps Eq. 29 in the forward direction too: E and Var of u_t are Eq. 29's at t."""
+    d = BlurringResShift(sigma_b2_max=sigma_b2_max)
+    u_t, u_0, u_l = rand(21), rand(22), rand(23)
+    k2 = d.kappa ** 2
+    for t in range(2, 16):
+        eta_t, eta_s, alpha_t, D_t, D_s = sched(d, t)
+        lambda_t = (1 - eta_t) / (1 - eta_s) * D_t / D_s
+        beta_t = eta_t - lambda_t ** 2 * eta_s
+        assert float(beta_t.min()) >= alpha_t                                 # lambda_t < 1: more fresh noise
+        a, s2 = (1 - eta_s) * D_s * u_0 + eta_s * u_l, k2 * eta_s            # u_{t-1} ~ Eq. 29
+        b = lambda_t * (a - eta_s * u_l) + eta_t * u_l                       # E[u_t]
+        c22 = lambda_t ** 2 * s2 + k2 * beta_t                               # Var[u_t]
+        assert (b - d.marginal_mean(u_0, u_l, t)).abs().max() < 1e-12
+        assert (c22 - k2 * eta_t).abs().max() < 1e-12
+        mean_ref, var_ref = a + lambda_t * s2 / c22 * (u_t - b), s2 - (lambda_t * s2) ** 2 / c22
+        mean, var = d.posterior(u_t, u_0, u_l, t, form="repaired")
+        assert (mean - mean_ref).abs().max() < 1e-10
+        assert (var.expand_as(mean) - var_ref).abs().max() < 1e-10
+
+
+def test_repaired_chain_keeps_eq29_and_differs_from_consistent():
+    """Like the consistent chain, the repaired one lands on Eq. 29 at every t (training fixes only the
+    marginals); the two are different reverse steps, even without blur (lambda_t < 1)."""
+    for s2 in (0.0, 2.0):
+        d = BlurringResShift(sigma_b2_max=s2)
+        u_0, u_l = rand(24, (8, 8)), rand(25, (8, 8))
+        for t, (mean, var) in propagate(d, "repaired", u_0, u_l).items():
+            assert (mean - d.marginal_mean(u_0, u_l, t)).abs().max() < 1e-12
+            assert (var - 4.0 * float(d.eta[t])).abs().max() < 1e-12
+        c_rep = d.posterior_coefficients(8, "repaired")[0]
+        c_con = d.posterior_coefficients(8, "consistent")[0]
+        assert float((c_rep - c_con).abs().max()) > 0.01

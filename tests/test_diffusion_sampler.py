@@ -51,7 +51,7 @@ def test_first_state_is_the_prior_and_trajectory_keeps_eq29_with_the_oracle():
              callback=lambda t, x_t, x0_hat: states.__setitem__(t, d.to_freq(x_t)))
     u_0, u_l = d.to_freq(x0[:1]), d.to_freq(y[:1])
     for t, u in states.items():
-        v = 4.0 * float(d.eta[t - 1])
+        v = 4.0 * float(d.eta[t])
         m = d.marginal_mean(u_0, u_l, t)[0]
         assert float(((u.mean(0) - m).abs() / math.sqrt(v / n)).max()) < 5, t
         assert float((u.var(0) / v - 1).abs().max()) < 5 * math.sqrt(2 / n), t

@@ -45,10 +45,12 @@ def test_eta_T4_reference():
 def test_class_schedules_and_alpha():
     d = BlurringResShift(T=15, kappa=2.0, power=0.3, patch_size=4, sigma_b2_max=2.0)
     assert d.eta.dtype == d.tau.dtype == d.lam.dtype == torch.float64
-    assert d.eta.shape == (15,) and d.tau.shape == (16,) and d.lam.shape == (4, 4)
-    assert abs(float(d.eta[0]) - 0.0004) < 1e-15 and abs(float(d.eta[-1]) - 0.9801) < 1e-15
-    assert torch.allclose(d.alpha, d.eta - torch.cat([torch.zeros(1, dtype=torch.float64), d.eta[:-1]]),
-                          atol=0, rtol=0)
+    # every table is indexed by the paper's step t, index 0 = the clean state
+    assert d.eta.shape == d.alpha.shape == d.tau.shape == (16,) and d.lam.shape == (4, 4)
+    assert float(d.eta[0]) == float(d.alpha[0]) == float(d.tau[0]) == 0.0
+    assert abs(float(d.eta[1]) - 0.0004) < 1e-15 and abs(float(d.eta[15]) - 0.9801) < 1e-15
+    assert torch.equal(d.eta[1:], eta_schedule(15, 2.0, 0.3))
+    assert torch.allclose(d.alpha[1:], d.eta[1:] - d.eta[:-1], atol=0, rtol=0)
 
 
 def test_blur_schedule_is_ihdm_log_spaced():

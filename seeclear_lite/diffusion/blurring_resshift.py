@@ -6,20 +6,21 @@ frames upsampled to HR size) and ``D_t = exp(Lambda tau_t)``:
 - forward marginal (Eqs. 3-4, 25, 29)::
       q(u_t | u_0, u_l) = N(m_t(u_0), kappa^2 eta_t I),   m_t(u_0) = (1 - eta_t) D_t u_0 + eta_t u_l
 
-- reverse step, two forms (``posterior(..., form=...)``), both for t = 2..T:
+- reverse step, three forms (``posterior(..., form=...)``), all for t = 2..T. lambda_t is the per-frequency
+  factor of Eqs. 28, 31, 36 (code name ``lambda_t``; Lambda, the heat eigenvalues, is ``lam``):
   ``"paper"``       the exact Gaussian posterior of the paper's own transition (Eq. 31) and prior (Eq. 32),
                     i.e. Eqs. 33-36 re-derived (notebook 02). Eq. 31's ``e^Lambda`` is read as
                     ``D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))`` and Eq. 32's ``e^{Lambda (t-1)}`` as
                     ``D_{t-1}``: the paper writes ``e^{Lambda t}`` with the integer step t, which contradicts
                     the IHDM blur schedule it says it uses (reference_facts §1.4 item 5)::
-                        lam   = (1 - eta_t) / (1 - eta_{t-1}) * D_t / D_{t-1}                       # Eq. 36
-                        den   = lam^2 eta_{t-1} + alpha_t
-                        mean  = [lam eta_{t-1} u_t + alpha_t (1 - eta_{t-1}) D_{t-1} u_0
-                                 + (lam^2 eta_{t-1}^2 - lam eta_{t-1} eta_t + alpha_t eta_{t-1}) u_l] / den
+                        lambda_t = (1 - eta_t) / (1 - eta_{t-1}) * D_t / D_{t-1}                    # Eq. 36
+                        den   = lambda_t^2 eta_{t-1} + alpha_t
+                        mean  = [lambda_t eta_{t-1} u_t + alpha_t (1 - eta_{t-1}) D_{t-1} u_0
+                                 + (lambda_t^2 eta_{t-1}^2 - lambda_t eta_{t-1} eta_t + alpha_t eta_{t-1}) u_l] / den
                         var   = kappa^2 alpha_t eta_{t-1} / den                                     # Eq. 35
 
                     The ``+ alpha_t eta_{t-1}`` is printed as ``-`` in Eq. 34 (a sign error). Eq. 31 does
-                    not reproduce the marginal Eq. 29 (its variance is kappa^2 (lam^2 eta_{t-1} + alpha_t),
+                    not reproduce the marginal Eq. 29 (its variance is kappa^2 (lambda_t^2 eta_{t-1} + alpha_t),
                     not kappa^2 eta_t), so this form is not the posterior of the marginal used in training.
 
   ``"consistent"``  ResShift's posterior with the blurred mean (the default for sampling)::
@@ -29,6 +30,13 @@ frames upsampled to HR size) and ``D_t = exp(Lambda tau_t)``:
                     It is the posterior of the transition u_t = u_{t-1} + m_t - m_{t-1} + sqrt(alpha_t) kappa eps,
                     whose marginals are exactly Eq. 29 at every t, and it equals ResShift's posterior when
                     sigma_B = 0 (no blur).
+
+  ``"repaired"``    Eq. 31 made Markov-consistent: keep its factor lambda_t on u_{t-1}, choose the fresh noise
+                    so that Eq. 29 holds at every t, u_t = lambda_t (u_{t-1} - eta_{t-1} u_l) + eta_t u_l
+                    + kappa sqrt(beta_t) eps with beta_t = eta_t - lambda_t^2 eta_{t-1} (> alpha_t: lambda_t < 1),
+                    and take its exact posterior::
+                        mean = m_{t-1}(u_0) + (lambda_t eta_{t-1} / eta_t) (u_t - m_t(u_0))
+                        var  = kappa^2 eta_{t-1} beta_t / eta_t
 
 - sampler (Algorithm 1, diffusion part): u_T = u_l + kappa sqrt(eta_T) eps (Eq. 6 with ResShift's variance),
   then t = T..2: x0_hat = clamp(model(x_t, y, t), -1, 1), u_{t-1} ~ N(posterior(u_t, V^T x0_hat, u_l, t));
@@ -45,15 +53,13 @@ from typing import Callable
 
 import torch
 
-from ..config import DiffusionConfig
+from ..config import POSTERIOR_FORMS, DiffusionConfig
 from ..degradation import imresize
 from .dct import check_patch_shape, patch_dct, patch_idct
 from .schedules import blur_schedule, eta_schedule, heat_eigenvalues
 
 __all__ = ["BlurringResShift", "extract", "POSTERIOR_FORMS"]
 
-#: The reverse-step forms ``posterior`` and ``sample`` accept.
-POSTERIOR_FORMS = ("paper", "consistent")
 
 
 def _as_timesteps(t, lo: int, hi: int, batch: int | None) -> torch.Tensor:
@@ -94,7 +100,7 @@ class BlurringResShift:
 
     >>> d = BlurringResShift(T=15, kappa=2.0, power=0.3, patch_size=4, sigma_b2_max=2.0)
     >>> d.eta.shape, d.tau.shape, d.lam.shape
-    (torch.Size([15]), torch.Size([16]), torch.Size([4, 4]))
+    (torch.Size([16]), torch.Size([16]), torch.Size([4, 4]))
 
     Parameters (the first five are the kit's fixed API):
         T: number of steps (15, as SeeClear's Table 5). kappa, power: ResShift's noise scale and schedule power.
@@ -105,8 +111,9 @@ class BlurringResShift:
         :meth:`upsample_lr`. upsampler: optional callable ``lr -> y`` replacing MATLAB bicubic.
 
     Attributes (float64, on the CPU; moved to the input's dtype/device only when used):
-        eta [T] (``eta[t-1] = eta_t``), alpha [T] (``alpha_t = eta_t - eta_{t-1}``, eta_0 = 0),
-        tau [T+1] (``tau[t] = tau_t``, ``tau[0] = 0``), lam [p, p] (Lambda).
+        eta [T+1] (``eta[t] = eta_t``, ``eta[0] = 0``), alpha [T+1] (``alpha[t] = eta_t - eta_{t-1}``,
+        ``alpha[0] = 0``), tau [T+1] (``tau[t] = tau_t``, ``tau[0] = 0``), lam [p, p] (Lambda). Every table is
+        indexed by the paper's 1-based step t; index 0 is the clean state.
     """
 
     def __init__(self, T: int = 15, kappa: float = 2.0, power: float = 0.3, patch_size: int = 4,
@@ -122,12 +129,11 @@ class BlurringResShift:
         self.T, self.kappa, self.power = T, float(kappa), float(power)
         self.patch_size, self.sigma_b2_max = patch_size, float(sigma_b2_max)
         self.scale, self.upsampler = scale, upsampler
-        self.eta = eta_schedule(T, kappa, power, min_noise_level, etas_end)          # [T]
-        self.alpha = torch.diff(self.eta, prepend=self.eta.new_zeros(1))             # [T], alpha_1 = eta_1
-        self.tau = blur_schedule(T, sigma_b2_max, sigma_b_min)                       # [T+1]
+        eta_1_to_T = eta_schedule(T, kappa, power, min_noise_level, etas_end)
+        self.eta = torch.cat([eta_1_to_T.new_zeros(1), eta_1_to_T])                 # [T+1], eta[t] = eta_t
+        self.alpha = torch.diff(self.eta, prepend=self.eta.new_zeros(1))             # [T+1], alpha[1] = eta_1
+        self.tau = blur_schedule(T, sigma_b2_max, sigma_b_min)                       # [T+1], tau[t] = tau_t
         self.lam = heat_eigenvalues(patch_size)                                      # [p, p]
-        # tables indexed by t = 0..T (index 0 = the clean state): eta_0 = 0
-        self._eta0 = torch.cat([self.eta.new_zeros(1), self.eta])                    # [T+1]
 
     @classmethod
     def from_config(cls, cfg: DiffusionConfig) -> "BlurringResShift":
@@ -139,7 +145,7 @@ class BlurringResShift:
         """x_t / (3 kappa sqrt(eta_t) + 1): ResShift's pixel-mode input scaling (the 3-sigma rule keeps the
         network's input about [-1, 1] at every noise level). ``t`` LongTensor[B], 1-based."""
         _as_timesteps(t, 1, self.T, x_t.shape[0])
-        scale = 3.0 * self.kappa * self._eta0.sqrt() + 1.0                         # [T+1], float64, index = t
+        scale = 3.0 * self.kappa * self.eta.sqrt() + 1.0                         # [T+1], float64, index = t
         return x_t / extract(scale, t, x_t)
 
     def __repr__(self) -> str:
@@ -214,12 +220,12 @@ class BlurringResShift:
     # ------------------------------------------------------------------ Eqs. 3-4, 25, 29: the marginal
     def marginal_mean(self, u_0: torch.Tensor, u_l: torch.Tensor, t) -> torch.Tensor:
         """m_t(u_0) = (1 - eta_t) D_t u_0 + eta_t u_l (Eq. 25's mean), frequency domain, t in 0..T (m_0 = u_0)."""
-        eta = extract(self._eta0, t, u_0)
+        eta = extract(self.eta, t, u_0)
         return (1 - eta) * self.decay(t, u_0) * u_0 + eta * u_l
 
     def marginal_std(self, t, ref: torch.Tensor) -> torch.Tensor:
         """kappa sqrt(eta_t) (Eq. 29's standard deviation), shaped like :func:`extract`'s output."""
-        return self.kappa * torch.sqrt(extract(self._eta0, t, ref))
+        return self.kappa * torch.sqrt(extract(self.eta, t, ref))
 
     def q_sample(self, x0: torch.Tensor, y: torch.Tensor, t, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Eq. 25 in the pixel domain: x_t = V[(1 - eta_t) D_t V^T x0 + eta_t V^T y] + kappa sqrt(eta_t) noise.
@@ -259,19 +265,26 @@ class BlurringResShift:
         def per_batch(v):
             return v if v.dim() == 0 else v.reshape(-1, *([1] * (ref.dim() - 1)))
 
-        eta_t, eta_s = per_batch(self._eta0[tt]), per_batch(self._eta0[tt - 1])   # eta_t, eta_{t-1}
+        eta_t, eta_s = per_batch(self.eta[tt]), per_batch(self.eta[tt - 1])   # eta_t, eta_{t-1}
         alpha_t = eta_t - eta_s
         k2 = self.kappa ** 2
         d_t = self._decay(self.tau[tt], ref)                    # D_t
         d_s = self._decay(self.tau[tt - 1], ref)                # D_{t-1}
+        # Eq. 36 with e^Lambda := D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))
+        lambda_t = (1 - eta_t) / (1 - eta_s) * self._decay(self.tau[tt] - self.tau[tt - 1], ref)
         if form == "paper":
-            # Eq. 36 with e^Lambda := D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))
-            lam = (1 - eta_t) / (1 - eta_s) * self._decay(self.tau[tt] - self.tau[tt - 1], ref)
-            den = lam ** 2 * eta_s + alpha_t
-            c_t = lam * eta_s / den                                                   # Eq. 34, u_t term
+            den = lambda_t ** 2 * eta_s + alpha_t
+            c_t = lambda_t * eta_s / den                                              # Eq. 34, u_t term
             c_0 = alpha_t * (1 - eta_s) * d_s / den                                   # Eq. 34, u_0 term
-            c_l = (lam ** 2 * eta_s ** 2 - lam * eta_s * eta_t + alpha_t * eta_s) / den  # Eq. 34 with "+" fixed
+            c_l = (lambda_t ** 2 * eta_s ** 2 - lambda_t * eta_s * eta_t + alpha_t * eta_s) / den  # "+" fixed
             var = k2 * alpha_t * eta_s / den                                          # Eq. 35
+        elif form == "repaired":
+            # mean = m_{t-1}(u_0) + (lambda_t eta_{t-1}/eta_t)(u_t - m_t(u_0)), expanded per term
+            r = lambda_t * eta_s / eta_t
+            c_t = r
+            c_0 = (1 - eta_s) * d_s - r * (1 - eta_t) * d_t
+            c_l = eta_s - r * eta_t
+            var = k2 * eta_s * (eta_t - lambda_t ** 2 * eta_s) / eta_t               # beta_t = eta_t - lambda_t^2 eta_{t-1}
         else:
             # mean = m_{t-1}(u_0) + (eta_{t-1}/eta_t)(u_t - m_t(u_0)), expanded per term
             r = eta_s / eta_t
@@ -286,8 +299,10 @@ class BlurringResShift:
 
         ``form="paper"``: exact Gaussian conditioning of Eq. 31 with Eq. 32 (Eqs. 34-36 re-derived, Eq. 34's
         sign fixed; ``e^Lambda`` read as D_t / D_{t-1}). ``form="consistent"``: the posterior whose chain has
-        Eq. 29 as its marginal at every t (ResShift's at sigma_B = 0). ``var`` broadcasts against ``mean``
-        ([H, W] or [B, 1, ..., H, W] for "paper", [] or [B, 1, ..., 1] for "consistent"; all in u_t's dtype)."""
+        Eq. 29 as its marginal at every t (ResShift's at sigma_B = 0). ``form="repaired"``: Eq. 31's lambda_t kept,
+        its noise chosen so that Eq. 29 holds at every t (module docstring). ``var`` broadcasts against ``mean``
+        ([H, W] or [B, 1, ..., H, W] for "paper" and "repaired", [] or [B, 1, ..., 1] for "consistent"; all in
+        u_t's dtype)."""
         if form not in POSTERIOR_FORMS:
             raise ValueError(f"form must be one of {POSTERIOR_FORMS}, got {form!r}.")
         for name, v in (("u_t", u_t), ("u_0", u_0), ("u_l", u_l)):

@@ -31,7 +31,7 @@ import torch
 from .. import __version__
 from ..data.io import list_frames, to_uint8, write_image
 from ..degradation import bicubic_upsample
-from ..diffusion import BlurringResShift
+from ..diffusion import POSTERIOR_FORMS, BlurringResShift
 from ..utils import get_device
 from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
 from .checkpoint import CheckpointError, default_checkpoint, load_model
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help="results folder")
     parser.add_argument("--steps", type=int, default=None,
                         help="reverse diffusion steps (must equal the model's T; default: T)")
-    parser.add_argument("--form", choices=("consistent", "paper"), default=None,
+    parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="posterior form of the reverse step (default: the checkpoint's diffusion.form)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
     parser.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
