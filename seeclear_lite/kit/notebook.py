@@ -154,6 +154,10 @@ def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathL
     profile = resolve_profile(profile)
     dev = get_device(profile, device)
     seed_everything(seed)
+    if profile == "smoke" and dev.type == "cpu":
+        # smoke tensors are tiny: one intra-op thread is as fast, and two threads crawl (50x measured) when the
+        # CPU is shared, e.g. a Jupyter kernel beside a training run on a 2-core machine
+        torch.set_num_threads(1)
     if results_dir is None:
         default = Path(__file__).resolve().parents[2] / "results"  # the repo's results/, whatever the cwd
         results_dir = Path(os.environ.get("SEECLEAR_RESULTS", default)) / "interactive"
@@ -170,7 +174,8 @@ def start(profile: str | None = None, seed: int = 0, results_dir: str | os.PathL
     except Exception:  # outside IPython: nothing to configure
         pass
     gpu = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
+    threads = f" ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''})" if dev.type == "cpu" else ""
     print(f"seeclear_lite {__version__} | torch {torch.__version__} | python {platform.python_version()} "
-          f"| profile {profile} | device {dev}{gpu}")
+          f"| profile {profile} | device {dev}{threads}{gpu}")
     return NotebookContext(profile=profile, device=dev, seed=seed, results_dir=results_dir,
                            name=name or "notebook")
