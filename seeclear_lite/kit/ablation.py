@@ -54,6 +54,8 @@ METRICS = {"psnr_y": (True, "PSNR-Y"), "ssim_y": (True, "SSIM-Y"), "psnr_rgb": (
            "ssim_rgb": (True, "SSIM"), "lpips_vgg": (False, "LPIPS"), "tmae": (False, "tMAE ×255"),
            "tlp": (False, "tLP ×100")}
 _SWITCHES = ("semantic_condition", "mfsa", "incam", "category")
+#: Where the kit keeps the committed study results (``ablate ... --json``), read by notebook 09.
+CLAIMS_DIR = Path(__file__).resolve().parents[2] / "data" / "claims"
 
 
 def _switches(*on) -> dict:
