@@ -77,6 +77,18 @@ def test_record_holds_what_issue_9_asks_and_scores_the_export_against_bicubic(ru
                      clips=[VALIDATION_CLIP], use_lpips=False, device="cpu", progress=False, seed=val["seed"], **QUIET)
     quality = lambda row: {k: v for k, v in row.items() if k != "sr_ms_per_frame"}   # noqa: E731 (timing varies)
     assert quality(again["average"]) == quality(m) and quality(m) != quality(b)
+    # bicubic on the training-time validation windows: the line val_history is read against
+    from seeclear_lite.data.io import quantize
+    from seeclear_lite.diffusion import BlurringResShift
+    from seeclear_lite.metrics import psnr
+    from seeclear_lite.training.checkpoint import checkpoint_config
+    from seeclear_lite.training.validation import validation_windows
+
+    cfg = checkpoint_config(load_checkpoint(tmp_path / "m.pt"))
+    d = BlurringResShift.from_config(cfg.diffusion)
+    frames = [psnr(quantize((d.upsample_lr(w["lr"] * 2 - 1) + 1) / 2), w["gt"]) for w in validation_windows(cfg)]
+    want = float(torch.cat(frames).mean())
+    assert abs(rec["val_bicubic"]["val_psnr"] - want) < 1e-6
 
 
 def test_export_sums_wall_time_over_a_resumed_run(tmp_path):

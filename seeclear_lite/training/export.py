@@ -33,11 +33,13 @@ import torch
 
 from ..data.corpus import default_corpus_dir, load_manifest
 from ..data.samples import VALIDATION_CLIP, sample_root
+from ..diffusion import BlurringResShift
 from ..evaluation import evaluate
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
 from ..utils.io import atomic_torch_save, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
+from .validation import Validator
 
 #: The size limit of a checkpoint committed to the repository.
 MAX_SHIPPED_BYTES = 16 * 2**20
@@ -142,6 +144,20 @@ def score_checkpoint(path: Path, gt=None, clips=None, use_lpips: bool | None = N
             "per_clip": per_clip, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def bicubic_on_validation(cfg, device, log=print) -> dict | None:
+    """Bicubic scored on the run's own validation windows (what ``val_history`` scored the model on), or None
+    when that data is not on this machine (e.g. the corpus pack was not built here)."""
+    try:
+        validator = Validator(cfg, BlurringResShift.from_config(cfg.diffusion), device, log=lambda *a: None)
+    except (FileNotFoundError, ValueError) as err:
+        log(f"note: no bicubic line for the training-time validation: {str(err).splitlines()[0]}")
+        return None
+    out = validator.bicubic()
+    log(f"bicubic on the training-time validation windows: PSNR {out['val_psnr']:.2f} dB, SSIM {out['val_ssim']:.4f}"
+        + (f", LPIPS {out['val_lpips']:.4f}" if out["val_lpips"] is not None else ""))
+    return out
+
+
 def _validation_line(validation: dict) -> str:
     """One line of a validation block: the model against bicubic."""
     m, b = validation["average"]["model"], validation["average"]["bicubic"]
@@ -198,6 +214,7 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
                                                 seed=cfg.val.seed)
         record["validation"]["device"] = device_name(dev)
         log(_validation_line(record["validation"]))
+        record["val_bicubic"] = bicubic_on_validation(cfg, dev, log)
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
     if size > MAX_SHIPPED_BYTES:

@@ -19,6 +19,7 @@ from ..data.io import quantize
 from ..data.pack import default_pack_path
 from ..data.samples import VALIDATION_CLIP, list_sample_clips
 from ..metrics import get_lpips, psnr, ssim
+from ..utils.ranges import to_diffusion_range, to_image_range
 from .sampling import sample_clip
 
 
@@ -95,19 +96,31 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model) -> dict:
-        t0 = time.perf_counter()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.val.seed)
+
+        def sample(w):
+            sr, _ = sample_clip(model, self.diffusion, w["lr"][None].to(self.device), form=self.cfg.diffusion.form,
+                                generator=gen)
+            return sr[0]
+        return self._score(sample)
+
+    @torch.no_grad()
+    def bicubic(self) -> dict:
+        """The same scores for the bicubic upsampling of the same windows: the line a model must beat."""
+        return self._score(lambda w: to_image_range(self.diffusion.upsample_lr(to_diffusion_range(w["lr"]))))
+
+    def _score(self, produce) -> dict:
+        """Mean PSNR / SSIM (/ LPIPS) over all frames of all windows of ``produce(window) -> frames in [0, 1]``,
+        each frame rounded to 8 bits as a saved PNG."""
+        t0 = time.perf_counter()
         p, s, lp, n = 0.0, 0.0, 0.0, 0
         for w in self.windows:
-            lr = w["lr"][None].to(self.device)
-            sr, _ = sample_clip(model, self.diffusion, lr, form=self.cfg.diffusion.form, generator=gen)
-            sr = quantize(sr[0].float().cpu())                      # as a saved 8-bit PNG
+            sr = quantize(produce(w).float().cpu())                 # as a saved 8-bit PNG
             gt = w["gt"]
             p += float(psnr(sr, gt).sum())
             s += float(ssim(sr, gt).sum())
             if self.lpips is not None:
                 lp += float(self.lpips(sr.to(self.device), gt.to(self.device)).sum())
             n += gt.shape[0]
-        out = {"val_psnr": p / n, "val_ssim": s / n, "val_lpips": lp / n if self.lpips is not None else None,
-               "val_seconds": time.perf_counter() - t0}
-        return out
+        return {"val_psnr": p / n, "val_ssim": s / n, "val_lpips": lp / n if self.lpips is not None else None,
+                "val_seconds": time.perf_counter() - t0}
