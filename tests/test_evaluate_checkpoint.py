@@ -102,5 +102,5 @@ def test_checkpoint_errors_name_the_fix(checkpoint, tmp_path, capsys, monkeypatc
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()   # nothing written
     with pytest.raises(ValueError, match=r"super-resolves x4, but scale=2 was asked; evaluate it with --scale 4"):
         get_method("checkpoint", checkpoint, scale=2, device="cpu")
-    with pytest.raises(ValueError, match=r"form must be 'paper' or 'consistent'"):
+    with pytest.raises(ValueError, match=r"form must be one of paper, consistent, repaired"):
         get_method("checkpoint", checkpoint, form="ddpm", device="cpu")

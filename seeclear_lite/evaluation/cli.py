@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config import POSTERIOR_FORMS
 from .harness import evaluate
 
 
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bicubic: the baseline row; checkpoint: a trained model (--checkpoint PATH)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="model checkpoint for --method checkpoint "
                                                                       "(default: the shipped data/checkpoints/small.pt)")
-    parser.add_argument("--form", choices=("paper", "consistent"), default=None,
+    parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="reverse step of the sampler (default: the checkpoint's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="results folder")

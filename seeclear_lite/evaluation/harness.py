@@ -37,6 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..config import POSTERIOR_FORMS
 from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
 from ..degradation import bicubic_upsample, degrade_uint8
@@ -75,8 +76,9 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
             raise FileNotFoundError(f"Checkpoint not found: {path}. Train one with `python -m seeclear_lite train "
                                     f"--config tiny --out runs/tiny` (it writes runs/tiny/checkpoints/best.pt), or "
                                     f"give the path of an existing .pt file.")
-        if form is not None and form not in ("paper", "consistent"):
-            raise ValueError(f"form must be 'paper' or 'consistent' (or None = the checkpoint's), got {form!r}.")
+        if form is not None and form not in POSTERIOR_FORMS:
+            raise ValueError(f"form must be one of {', '.join(POSTERIOR_FORMS)} (or None = the checkpoint's), got "
+                             f"{form!r}.")
 
         fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed, fast=fast)
         model_scale = int(fn.sampler.diffusion.scale)   # the factor of the sampler's bicubic y (x4)
