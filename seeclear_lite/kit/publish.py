@@ -31,12 +31,14 @@ def _code(nb) -> list[str]:
             and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 
 
-def copy_executed(results: Path, dest: Path = EXECUTED_DIR) -> list[Path]:
-    """Copy every ``NN_*.ipynb`` of a run's results folder into ``dest``, after checking each one ran through
-    (no error output) from the current source; returns the written paths."""
+def copy_executed(results: Path, dest: Path = EXECUTED_DIR, only=None) -> list[Path]:
+    """Copy every ``NN_*.ipynb`` of a run's results folder (or those whose number is in ``only``) into ``dest``,
+    after checking each one ran through (no error output) from the current source; returns the written paths."""
     results = Path(results)
     written = []
     for src in list_notebooks():
+        if only is not None and src.name[:2] not in only:
+            continue
         ran = results / src.name
         if not ran.is_file():
             raise FileNotFoundError(f"{ran} is missing: run `python -m seeclear_lite run --profile cpu --out {results}` "
@@ -123,13 +125,14 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     e = sub.add_parser("executed", help="copy a cpu run's executed notebooks to notebooks/executed/")
     e.add_argument("results", type=Path)
+    e.add_argument("--only", nargs="+", default=None, metavar="NN", help="only these notebooks (e.g. 00 01 08)")
     sub.add_parser("check", help="the executed copies' code is the sources' code, and they fit the size limit")
     h = sub.add_parser("html", help="a static site of the executed notebooks")
     h.add_argument("out", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.action == "executed":
-            paths = copy_executed(args.results)
+            paths = copy_executed(args.results, only=args.only)
             size = sum(p.stat().st_size for p in paths) / 2**20
             print(f"wrote {len(paths)} executed notebooks to {EXECUTED_DIR} ({size:.1f} MiB)")
         elif args.action == "check":
