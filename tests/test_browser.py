@@ -135,7 +135,10 @@ def test_notebook_01_runs_in_jupyterlab_and_its_slider_draws(lab, browser):
     assert all(c["count"] is not None for c in cells)
     slider = page.locator(".widget-slider .noUi-handle, .widget-slider input[type=range]").first
     slider.scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
+    try:                                                   # the widget renders after the kernel is idle
+        page.wait_for_function("() => document.querySelectorAll('.widget-output img').length > 0", timeout=30_000)
+    except playwright.TimeoutError:
+        page.screenshot(path=str(SHOTS / "01_slider_empty.png"))
     first = _images_in_slider_output(page)
     assert first, "the slider drew nothing when the notebook ran"
     page.screenshot(path=str(SHOTS / "01_slider_first.png"))

@@ -183,6 +183,35 @@ def test_explore_builds_controls_and_redraws_with_all_values(tmp_path, monkeypat
         ctx.explore(print, t="fast")
 
 
+def test_render_returns_figures_and_text_as_widget_outputs_and_errors_as_tracebacks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    from seeclear_lite.kit.notebook import render
+
+    select_figure_formats(InteractiveShell.instance(), {"png"})     # what the inline backend does in a kernel
+
+    def draw():
+        print("t = 3")
+        plt.subplots(1, 2)                       # left open: a callback has no end of cell to flush it
+        plt.plot([0, 1])
+
+    outputs = render(draw)
+    assert [o["output_type"] for o in outputs] == ["stream", "display_data"]
+    assert outputs[0]["text"] == "t = 3\n" and outputs[0]["name"] == "stdout"
+    assert outputs[1]["data"]["image/png"].startswith("iVBOR"), "the figure arrives as a base64 PNG"
+    assert plt.get_fignums() == [], "the drawn figure is closed, not left for the next cell"
+    shown = render(lambda: 1 / 0)
+    assert shown[-1]["name"] == "stderr" and "ZeroDivisionError" in shown[-1]["text"]
+    with pytest.raises(ZeroDivisionError):
+        render(lambda: 1 / 0, reraise=True)
+    InteractiveShell.clear_instance()
+
+
 def test_every_cli_command_has_its_module_and_help():
     import importlib
 

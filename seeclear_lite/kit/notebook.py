@@ -12,6 +12,8 @@ import json
 import os
 import platform
 import random
+import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,16 +86,17 @@ class NotebookContext:
         built = {name: _control(name, spec) for name, spec in controls.items()}
         out = widgets.Output()
 
-        def redraw(_change=None):
-            with out:
-                out.clear_output(wait=True)
-                draw(**{name: w.value for name, w in built.items()})
+        def redraw(_change=None, first=False):
+            # The figure is set as the output widget's state, not captured with ``with out:``: capture depends on
+            # the browser having created the widget before the kernel's display message arrives (a race a busy
+            # machine loses, leaving the figure in the cell's own output), state sync does not.
+            out.outputs = render(lambda: draw(**{name: w.value for name, w in built.items()}), reraise=first)
 
         for w in built.values():
             w.observe(redraw, names="value")
         display(widgets.VBox([widgets.HBox(list(built.values())), out]))
         if interactive():
-            redraw()
+            redraw(first=True)
         return built
 
     def record(self, **values) -> None:
@@ -101,6 +104,36 @@ class NotebookContext:
         self.summary.update(values)
         atomic_write_text(self.results_dir / f"summary_{self.name}.json",
                           json.dumps(self.summary, indent=2, sort_keys=True, default=_jsonable))
+
+
+def render(draw, reraise: bool = False) -> tuple[dict, ...]:
+    """Run ``draw()`` and return what it showed as notebook outputs (text, and every matplotlib figure it showed or
+    left open, as PNG), ready for ``ipywidgets.Output.outputs``. An error becomes its traceback in the outputs (a
+    widget callback has nowhere else to show it), or is raised again when ``reraise``."""
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    before = set(plt.get_fignums()) if plt else set()
+    error = None
+    with capture_output() as captured:
+        try:
+            draw()
+            plt = sys.modules.get("matplotlib.pyplot")
+            for num in (sorted(set(plt.get_fignums()) - before) if plt else []):
+                display(plt.figure(num))
+                plt.close(num)
+        except Exception as exc:  # noqa: BLE001 - shown to the reader below, or raised again
+            if reraise:
+                raise
+            error = "".join(traceback.format_exception(exc))
+    outputs = [{"output_type": "stream", "name": name, "text": text}
+               for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)) if text]
+    outputs += [{"output_type": "display_data", "data": o.data, "metadata": o.metadata or {}}
+                for o in captured.outputs]
+    if error:
+        outputs.append({"output_type": "stream", "name": "stderr", "text": error})
+    return tuple(outputs)
 
 
 def interactive() -> bool:
