@@ -1,6 +1,7 @@
 """``python -m seeclear_lite export``: a run's checkpoint as float16 EMA weights + a JSON record (issue 9's
 shipping format), checked on a micro run of the full model."""
 
+import csv
 import json
 
 import pytest
@@ -89,6 +90,10 @@ def test_record_holds_what_issue_9_asks_and_scores_the_export_against_bicubic(ru
     frames = [psnr(quantize((d.upsample_lr(w["lr"] * 2 - 1) + 1) / 2), w["gt"]) for w in validation_windows(cfg)]
     want = float(torch.cat(frames).mean())
     assert abs(rec["val_bicubic"]["val_psnr"] - want) < 1e-6
+    # the run's curves beside it: every history row up to the exported step, and the figure
+    rows = list(csv.DictReader((tmp_path / "m_history.csv").open()))
+    assert [int(r["step"]) for r in rows if r["val_psnr"]] == [2, 4] and rows[-1]["loss"]
+    assert (tmp_path / "m_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_export_sums_wall_time_over_a_resumed_run(tmp_path):

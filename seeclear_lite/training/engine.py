@@ -57,6 +57,16 @@ HISTORY_FIELDS = ("step", "stage", "epoch", "loss", "lr", "grad_norm", "clips_pe
                   "val_psnr", "val_ssim", "val_lpips", "val_seconds", "wall_s")
 
 
+def history_csv(rows) -> str:
+    """History rows as CSV text with the columns of :data:`HISTORY_FIELDS` (empty where a row has no value)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_FIELDS})
+    return buf.getvalue()
+
+
 def _new_window() -> dict:
     return {"data": 0.0, "compute": 0.0, "clips": 0, "n": 0, "loss": 0.0}
 
@@ -310,12 +320,7 @@ class Trainer:
         return old is None or (v < old if key == "val_lpips" else v > old)
 
     def _write_history(self) -> None:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in self.history:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_FIELDS})
-        atomic_write_text(self.out / "history.csv", buf.getvalue())
+        atomic_write_text(self.out / "history.csv", history_csv(self.history))
         atomic_write_text(self.out / "history.json", json.dumps(
             {"config": self.cfg.to_dict(), "best": self.best, "timing": self.timing, "rows": self.history},
             indent=1) + "\n")

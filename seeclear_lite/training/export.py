@@ -16,12 +16,16 @@ Two files are written (atomically; an existing file is kept unless ``--overwrite
   read back into the float32 model, exactly as shipped) against bicubic on the held-out clip(s), with the
   evaluation harness of ``python -m seeclear_lite evaluate``: PSNR / SSIM on RGB and Y, LPIPS (when its weights
   are in the cache), tMAE and tLP.
+
+Beside them: ``<out>_history.csv`` (the run's loss / validation rows up to the exported step) and
+``<out>_curves.png`` (that history drawn, with bicubic on the validation windows; when matplotlib is installed).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import io
 import json
 import os
 import subprocess
@@ -37,8 +41,10 @@ from ..diffusion import BlurringResShift
 from ..evaluation import evaluate
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
-from ..utils.io import atomic_torch_save, atomic_write_text, sha256_bytes, sha256_file
+from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
+from .curves import training_curves
+from .engine import history_csv
 from .validation import Validator
 
 #: The size limit of a checkpoint committed to the repository.
@@ -217,10 +223,38 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         record["val_bicubic"] = bicubic_on_validation(cfg, dev, log)
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
+    write_curves(out, run_history(src, history, ck["step"]), cfg.stages,
+                 (record.get("val_bicubic") or {}).get("val_psnr"), log)
     if size > MAX_SHIPPED_BYTES:
         log(f"note: {out.name} is {size / 2**20:.1f} MiB, over the {MAX_SHIPPED_BYTES // 2**20} MiB a committed "
             f"checkpoint may have")
     return record
+
+
+def run_history(src: Path, fallback: list, step: int) -> list:
+    """The history of the run a checkpoint came from, up to its step: the run folder's ``history.json`` (every
+    row; the checkpoint holds the rows up to its own save) or else the checkpoint's own rows."""
+    for folder in (src.parent, src.parent.parent):
+        path = folder / "history.json"
+        if path.is_file():
+            rows = json.loads(path.read_text()).get("rows") or []
+            return [r for r in rows if int(r.get("step", 0)) <= step]
+    return list(fallback)
+
+
+def write_curves(out: Path, rows: list, stages, bicubic_psnr: float | None, log=print) -> None:
+    """``<out>_history.csv`` and, with matplotlib, ``<out>_curves.png``, written atomically beside ``out``."""
+    csv_path = out.with_name(out.stem + "_history.csv")
+    atomic_write_text(csv_path, history_csv(rows))
+    try:
+        fig = training_curves(rows, stages, bicubic_psnr, title=f"{out.stem}: ")
+    except ImportError:
+        log(f"history: {csv_path} (no matplotlib: no curves figure)")
+        return
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    png = atomic_write_bytes(out.with_name(out.stem + "_curves.png"), buf.getvalue())
+    log(f"history: {csv_path}, curves: {png}")
 
 
 def rescore(pt, use_lpips: bool | None = True, device=None, log=print) -> dict:
