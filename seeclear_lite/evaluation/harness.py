@@ -24,8 +24,6 @@ read these names: keep them stable. ``metrics.md`` shows tMAE x255 (8-bit levels
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import platform
@@ -45,7 +43,7 @@ from ..metrics import get_lpips, psnr, ssim, temporal_error
 from ..training.checkpoint import default_checkpoint
 from ..training.sampling import checkpoint_super_resolver, fast_path
 from ..utils.device import get_device
-from ..utils.io import StagedOutput, atomic_write_text
+from ..utils.io import StagedOutput, atomic_write_text, csv_text
 
 #: Keys of every row of metrics.json (stable: outside tools read them).
 METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
@@ -312,7 +310,7 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
     atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
-    atomic_write_text(out / "per_frame.csv", _csv(per_frame_rows, ["clip", "frame", "psnr_rgb", "ssim_rgb",
+    atomic_write_text(out / "per_frame.csv", csv_text(per_frame_rows, ["clip", "frame", "psnr_rgb", "ssim_rgb",
                                                                    "psnr_y", "ssim_y", "lpips_vgg"]))
     return result, run
 
@@ -331,21 +329,12 @@ def _fmt(key: str, v) -> str:
     return f"{v:.1f}"
 
 
-def _csv(rows: list[dict], fields: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
-    return buf.getvalue()
-
-
 def metrics_csv(result: dict, frames: dict | None = None) -> str:
     """Per-clip rows and an ``average`` row, full precision."""
     frames = frames or {}
     rows = [{"clip": c, "frames": frames.get(c), **v} for c, v in result["clips"].items()]
     rows.append({"clip": "average", "frames": sum(frames.values()) if frames else None, **result["average"]})
-    return _csv(rows, ["clip", "frames", *METRIC_KEYS])
+    return csv_text(rows, ["clip", "frames", *METRIC_KEYS])
 
 
 def metrics_markdown(result: dict, frames: dict | None = None) -> str:

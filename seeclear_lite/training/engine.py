@@ -23,8 +23,6 @@ carried across clips and the guard between backward and the optimiser step.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import random
@@ -42,7 +40,7 @@ from ..diffusion import BlurringResShift
 from ..models import build_model
 from ..utils import get_device
 from ..utils.device import device_name
-from ..utils.io import atomic_write_text, clean_stale
+from ..utils.io import atomic_write_text, clean_stale, csv_text
 from . import distributed as dist_utils
 from .checkpoint import (CheckpointError, CheckpointManager, capture_rng_state, check_finite, load_checkpoint,
                          load_weights, restore_rng_state)
@@ -59,12 +57,7 @@ HISTORY_FIELDS = ("step", "stage", "epoch", "loss", "lr", "grad_norm", "clips_pe
 
 def history_csv(rows) -> str:
     """History rows as CSV text with the columns of :data:`HISTORY_FIELDS` (empty where a row has no value)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_FIELDS})
-    return buf.getvalue()
+    return csv_text(rows, HISTORY_FIELDS)
 
 
 def _new_window() -> dict:

@@ -7,6 +7,7 @@ previous good file.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
@@ -128,3 +129,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def csv_text(rows, fields) -> str:
+    """Rows (dicts) as CSV text with the columns ``fields`` (a missing or None value is an empty cell)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
+    return buf.getvalue()
