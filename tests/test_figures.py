@@ -45,4 +45,4 @@ def test_training_curves_accept_csv_rows_and_stage_dicts():
                                  {"name": "memory", "steps": 5, "train": "memory"}], bicubic_psnr=22.0)
     loss_ax, val_ax = fig.axes
     assert loss_ax.get_xlim() == (0, 20) and len(val_ax.lines[0].get_xdata()) == 4
-    assert "bicubic (22.00 dB)" in [t.get_text() for t in val_ax.get_legend().get_texts()]
+    assert [t.get_text() for t in val_ax.get_legend().get_texts()] == ["validation PSNR (EMA)", "bicubic (22.00 dB)"]

@@ -47,29 +47,46 @@ def draw_loss(ax, rows, stages) -> None:
     ax.legend(loc="upper right", fontsize=8)
 
 
-def draw_validation(ax, rows, stages, bicubic_psnr: float | None = None) -> None:
-    """Validation PSNR (EMA weights) at the steps it ran, with bicubic on the same windows as the line to beat."""
+def draw_validation(ax, rows, stages, bicubic: float | None = None, key: str = "val_psnr") -> None:
+    """A validation metric (EMA weights; ``val_psnr`` or ``val_lpips``) at the steps it ran, with bicubic on the
+    same windows as the line to beat."""
+    label, unit = {"val_psnr": ("PSNR", " dB"), "val_lpips": ("LPIPS (VGG)", "")}[key]
     shade_stages(ax, stages)
-    val = [r for r in rows if _number(r.get("val_psnr")) is not None]
-    ax.plot([int(_number(r["step"])) for r in val], [_number(r["val_psnr"]) for r in val], "o-", color="k", ms=3,
-            label="validation PSNR (EMA)")
-    if bicubic_psnr is not None:
-        ax.axhline(bicubic_psnr, color="tab:red", ls="--", label=f"bicubic ({bicubic_psnr:.2f} dB)")
+    val = [r for r in rows if _number(r.get(key)) is not None]
+    ax.plot([int(_number(r["step"])) for r in val], [_number(r[key]) for r in val], "o-", color="k", ms=3,
+            label=f"validation {label} (EMA)")
+    if bicubic is not None:
+        ax.axhline(bicubic, color="tab:red", ls="--", label=f"bicubic ({bicubic:.{2 if unit else 4}f}{unit})")
     ax.set_xlabel("step")
-    ax.set_ylabel("validation PSNR (dB)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylabel(f"validation {label}{' (dB)' if unit else ''}")
+    _curve_legend(ax, key)
 
 
-def training_curves(rows, stages, bicubic_psnr: float | None = None, title: str = ""):
-    """A two-panel figure: training loss | validation PSNR. A ``matplotlib.figure.Figure`` outside pyplot (no
-    backend is touched; in a notebook, ``display(fig)`` shows it)."""
+def _curve_legend(ax, key: str) -> None:
+    """The curves' legend only: the stages are named once, in the loss panel."""
+    pairs = [(h, lab) for h, lab in zip(*ax.get_legend_handles_labels()) if not lab.startswith("stage ")]
+    ax.legend(*zip(*pairs), fontsize=8, loc="lower right" if key == "val_psnr" else "upper right")
+
+
+def training_curves(rows, stages, bicubic_psnr: float | None = None, title: str = "", mark_step: int | None = None,
+                    bicubic_lpips: float | None = None):
+    """Training loss | validation PSNR (| validation LPIPS, when the rows have it), with bicubic's lines and
+    ``mark_step`` (e.g. the exported step) dotted. A ``matplotlib.figure.Figure`` outside pyplot (no backend is
+    touched; ``display(fig)`` shows it)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 3.6))
-    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    draw_loss(ax1, rows, stages)
-    ax1.set_title(f"{title}training loss".strip())
-    draw_validation(ax2, rows, stages, bicubic_psnr)
-    ax2.set_title("validation during training (held-out clips)")
+    keys = ["val_psnr"] + (["val_lpips"] if any(_number(r.get("val_lpips")) is not None for r in rows) else [])
+    fig = Figure(figsize=(6 + 4 * len(keys), 3.6))
+    axes = fig.subplots(1, 1 + len(keys), gridspec_kw={"width_ratios": [3] + [2] * len(keys)})
+    draw_loss(axes[0], rows, stages)
+    axes[0].set_title(f"{title}training loss".strip())
+    for ax, key in zip(axes[1:], keys):
+        draw_validation(ax, rows, stages, bicubic_psnr if key == "val_psnr" else bicubic_lpips, key)
+        ax.set_title("validation during training (held-out clips)", fontsize=10)
+    if mark_step is not None:
+        for ax in axes:
+            ax.axvline(mark_step, color="k", ls=":", lw=1.2, label=f"exported: step {mark_step}")
+        for ax, key in zip(axes[1:], keys):
+            _curve_legend(ax, key)
     fig.tight_layout()
     return fig

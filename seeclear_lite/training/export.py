@@ -17,7 +17,7 @@ Two files are written (atomically; an existing file is kept unless ``--overwrite
   evaluation harness of ``python -m seeclear_lite evaluate``: PSNR / SSIM on RGB and Y, LPIPS (when its weights
   are in the cache), tMAE and tLP.
 
-Beside them: ``<out>_history.csv`` (the run's loss / validation rows up to the exported step) and
+Beside them: ``<out>_history.csv`` (the run's loss / validation rows, the whole run) and
 ``<out>_curves.png`` (that history drawn, with bicubic on the validation windows; when matplotlib is installed).
 """
 
@@ -223,31 +223,32 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         record["val_bicubic"] = bicubic_on_validation(cfg, dev, log)
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
-    write_curves(out, run_history(src, history, ck["step"]), cfg.stages,
-                 (record.get("val_bicubic") or {}).get("val_psnr"), log)
+    write_curves(out, run_history(src, history), cfg.stages, record.get("val_bicubic"), ck["step"], log)
     if size > MAX_SHIPPED_BYTES:
         log(f"note: {out.name} is {size / 2**20:.1f} MiB, over the {MAX_SHIPPED_BYTES // 2**20} MiB a committed "
             f"checkpoint may have")
     return record
 
 
-def run_history(src: Path, fallback: list, step: int) -> list:
-    """The history of the run a checkpoint came from, up to its step: the run folder's ``history.json`` (every
-    row; the checkpoint holds the rows up to its own save) or else the checkpoint's own rows."""
+def run_history(src: Path, fallback: list) -> list:
+    """The whole history of the run a checkpoint came from: the run folder's ``history.json`` (a checkpoint holds
+    only the rows up to its own save, and the best one may be earlier than the end), else the checkpoint's rows."""
     for folder in (src.parent, src.parent.parent):
         path = folder / "history.json"
         if path.is_file():
-            rows = json.loads(path.read_text()).get("rows") or []
-            return [r for r in rows if int(r.get("step", 0)) <= step]
+            return json.loads(path.read_text()).get("rows") or []
     return list(fallback)
 
 
-def write_curves(out: Path, rows: list, stages, bicubic_psnr: float | None, log=print) -> None:
-    """``<out>_history.csv`` and, with matplotlib, ``<out>_curves.png``, written atomically beside ``out``."""
+def write_curves(out: Path, rows: list, stages, bicubic: dict | None, step: int | None = None, log=print) -> None:
+    """``<out>_history.csv`` and, with matplotlib, ``<out>_curves.png`` (the exported ``step`` marked), written
+    atomically beside ``out``; ``bicubic``: :func:`bicubic_on_validation`'s record, the lines to beat."""
     csv_path = out.with_name(out.stem + "_history.csv")
     atomic_write_text(csv_path, history_csv(rows))
     try:
-        fig = training_curves(rows, stages, bicubic_psnr, title=f"{out.stem}: ")
+        b = bicubic or {}
+        fig = training_curves(rows, stages, b.get("val_psnr"), title=f"{out.stem}: ", mark_step=step,
+                              bicubic_lpips=b.get("val_lpips"))
     except ImportError:
         log(f"history: {csv_path} (no matplotlib: no curves figure)")
         return
