@@ -20,7 +20,7 @@ from seeclear_lite.utils.io import atomic_write_bytes
 
 def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 

@@ -31,9 +31,31 @@ def _code(nb) -> list[str]:
             and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 
 
+def _portable(text: str) -> str:
+    """Paths of this machine made readable anywhere: the repository root dropped, the home folder as ``~``."""
+    root = str(NOTEBOOK_DIR.parent)
+    return text.replace(root + "/", "").replace(root, ".").replace(str(Path.home()) + "/", "~/")
+
+
+def _portable_outputs(nb) -> None:
+    """:func:`_portable` on every text output and on the injected parameters cell, in place."""
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        if "injected-parameters" in c.get("metadata", {}).get("tags", []):
+            c.source = _portable(c.source)
+        for o in c.get("outputs", []):
+            if "text" in o:
+                o["text"] = _portable(o["text"])
+            for mime, value in (o.get("data") or {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    o["data"][mime] = _portable(value)
+
+
 def copy_executed(results: Path, dest: Path = EXECUTED_DIR, only=None) -> list[Path]:
     """Copy every ``NN_*.ipynb`` of a run's results folder (or those whose number is in ``only``) into ``dest``,
-    after checking each one ran through (no error output) from the current source; returns the written paths."""
+    after checking each one ran through (no error output) from the current source, with this machine's paths
+    made relative (:func:`_portable`); returns the written paths."""
     results = Path(results)
     written = []
     for src in list_notebooks():
@@ -50,6 +72,7 @@ def copy_executed(results: Path, dest: Path = EXECUTED_DIR, only=None) -> list[P
         if errors:
             raise ValueError(f"{ran} has an error output ({errors[0].get('ename')}): fix it before publishing.")
         nb.metadata.pop("papermill", None)
+        _portable_outputs(nb)
         for c in nb.cells:
             c.metadata.pop("papermill", None)
             c.metadata.pop("execution", None)
