@@ -61,7 +61,7 @@ def test_record_holds_what_issue_9_asks_and_scores_the_export_against_bicubic(ru
     rec = export_run(run, tmp_path / "m.pt", use_lpips=False, device="cpu", **QUIET)
     on_disk = json.loads((tmp_path / "m.json").read_text())
     assert on_disk == json.loads(json.dumps(rec))
-    assert rec["step"] == 4 and rec["total_steps_planned"] == 4 and rec["finished"]
+    assert rec["step"] == 4 and rec["total_steps_planned"] == 4 and rec["run_steps"] == 4 and rec["finished"]
     assert rec["training_wall_s"] > 0 and rec["training_devices"] and rec["training_devices"][0].startswith("cpu")
     assert rec["training_data"]["source"] == "samples"
     assert rec["fits_in_repo"] and rec["size_bytes"] <= MAX_SHIPPED_BYTES

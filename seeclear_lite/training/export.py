@@ -197,12 +197,14 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
     log(f"export: {out} ({size / 2**20:.2f} MiB, float16 EMA weights) from {src} at step {ck['step']}/"
         f"{cfg.total_steps}")
     history = ck.get("history") or []
+    rows = run_history(src, history)
+    run_steps = max([int(r["step"]) for r in rows] + [ck["step"]])
     record = {
         "checkpoint": out.name, "size_bytes": size, "fits_in_repo": size <= MAX_SHIPPED_BYTES,
         "exported_from": str(src), "preset": cfg.preset,
         "parameters": sum(v.numel() for k, v in weights.items() if v.is_floating_point()),
         "step": ck["step"], "total_steps_planned": cfg.total_steps,
-        "finished": ck["step"] >= cfg.total_steps,
+        "run_steps": run_steps, "finished": run_steps >= cfg.total_steps,   # the run; `step` is the one exported
         "stages": [dict(s.__dict__) for s in cfg.stages],
         "training_wall_s": timing.get("wall_s"), "training_busy_s": timing.get("data_s", 0.0) + timing.get(
             "compute_s", 0.0), "training_devices": timing.get("devices"), "timing": timing,
@@ -223,7 +225,7 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         record["val_bicubic"] = bicubic_on_validation(cfg, dev, log)
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
-    write_curves(out, run_history(src, history), cfg.stages, record.get("val_bicubic"), ck["step"], log)
+    write_curves(out, rows, cfg.stages, record.get("val_bicubic"), ck["step"], log)
     if size > MAX_SHIPPED_BYTES:
         log(f"note: {out.name} is {size / 2**20:.1f} MiB, over the {MAX_SHIPPED_BYTES // 2**20} MiB a committed "
             f"checkpoint may have")
