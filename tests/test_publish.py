@@ -33,6 +33,24 @@ def test_copy_executed_copies_a_clean_run_and_drops_papermill_metadata(tmp_path)
     assert [p.name[:2] for p in copy_executed(run, tmp_path / "some", only=["01", "08"])] == ["01", "08"]
 
 
+def test_copy_executed_drops_this_machines_paths(tmp_path):
+    from pathlib import Path
+
+    from seeclear_lite.kit.runner import NOTEBOOK_DIR
+
+    run = _fake_run(tmp_path / "run")
+    first = sorted(run.glob("*.ipynb"))[0]
+    nb = nbformat.read(str(first), as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    root = NOTEBOOK_DIR.parent
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text=f"saved {root}/data/checkpoints/small.pt, {Path.home()}/.cache/x\n")]
+    nbformat.write(nb, str(first))
+    copied = nbformat.read(str(copy_executed(run, tmp_path / "executed")[0]), as_version=4)
+    text = next(c for c in copied.cells if c.cell_type == "code").outputs[0]["text"]
+    assert text == "saved data/checkpoints/small.pt, ~/.cache/x\n"
+
+
 def test_copy_executed_refuses_an_error_or_another_version_of_the_code(tmp_path):
     run = _fake_run(tmp_path / "run")
     first = sorted(run.glob("*.ipynb"))[1]
@@ -77,3 +95,9 @@ def test_build_site_writes_a_page_per_notebook_and_a_contents_page(tmp_path):
         page = tmp_path / "site" / src.with_suffix(".html").name
         assert page.is_file() and page.name in text
         assert "ran" in page.read_text()                      # the outputs are on the page
+
+
+def test_the_committed_executed_copies_are_complete_current_and_small():
+    """notebooks/executed/ holds every notebook with outputs, from the current sources, within the size limit:
+    after editing a notebook, `make executed` (or `python -m seeclear_lite.kit.publish executed RUN --only NN`)."""
+    assert check_executed() == []
