@@ -1,4 +1,4 @@
-"""The README's figures of the shipped model: Fig. 5-style crops and temporal profiles on held-out video.
+"""The README's figures of the shipped model: Fig. 5-style crops on held-out video.
 
 Reads two ``evaluate --out`` folders (bicubic and the checkpoint, same clips) and the GT, writes PNGs:
 
@@ -11,17 +11,14 @@ Reads two ``evaluate --out`` folders (bicubic and the checkpoint, same clips) an
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
-from seeclear_lite.evaluation.figures import comparison_figure, temporal_profile_figure
-from seeclear_lite.utils.io import atomic_write_bytes
+from seeclear_lite.evaluation.figures import comparison_figure
+from seeclear_lite.utils.io import atomic_write_png
 
 
 def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_png(path, fig, dpi=72)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 
@@ -29,7 +26,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("evals", type=Path, help="folder holding bicubic/ and checkpoint/ (evaluate --out folders)")
     p.add_argument("gt", type=Path, help="BasicSR root of the GT (with GT/<clip>/)")
-    p.add_argument("prefix", help="output prefix: <prefix>_<clip>_fig5.png, <prefix>_<clip>_xt.png")
+    p.add_argument("prefix", help="output prefix: <prefix>_<clip>_fig5.png")
     p.add_argument("--clips", nargs="+", default=None, help="clips (default: every clip of the evaluation)")
     p.add_argument("--first", type=int, default=0, help="first of the two frames shown")
     p.add_argument("--box", type=int, nargs=3, default=None, metavar=("Y", "X", "SIZE"), help="crop (HR pixels)")
@@ -42,8 +39,6 @@ def main(argv=None) -> int:
         n = min(len(list(Path(f).glob("*.png"))) for f in panels.values())
         _save(comparison_figure(panels, first=min(args.first, n - 2), box=args.box, panel_width=3.2),
               Path(f"{args.prefix}_{clip}_fig5.png"))
-        _save(temporal_profile_figure(panels, frames=n, title=f"{clip}: ", panel_width=3.2),
-              Path(f"{args.prefix}_{clip}_xt.png"))
     return 0
 
 

@@ -22,7 +22,7 @@ import torch
 
 from .. import __version__
 from ..utils.device import get_device, resolve_profile
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.io import atomic_write_png, atomic_write_text
 
 
 def seed_everything(seed: int) -> None:
@@ -55,11 +55,7 @@ class NotebookContext:
 
     def savefig(self, fig, name: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure as PNG under ``results_dir/figures`` (atomically) and return the path."""
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        return atomic_write_bytes(self.results_dir / "figures" / f"{self.name}_{name}.png", buf.getvalue())
+        return atomic_write_png(self.results_dir / "figures" / f"{self.name}_{name}.png", fig, dpi)
 
     def slider(self, draw, lo: int, hi: int, value: int | None = None, description: str = "t"):
         """An integer slider with its figure: ``draw(value)`` renders into an output area under it (see

@@ -78,15 +78,12 @@ def training_curves(rows, stages, bicubic_psnr: float | None = None, title: str 
     keys = ["val_psnr"] + (["val_lpips"] if any(_number(r.get("val_lpips")) is not None for r in rows) else [])
     fig = Figure(figsize=(6 + 4 * len(keys), 3.6))
     axes = fig.subplots(1, 1 + len(keys), gridspec_kw={"width_ratios": [3] + [2] * len(keys)})
-    draw_loss(axes[0], rows, stages)
+    draw_loss(axes[0], rows, stages)                  # clears its axes: the mark goes on after it
     axes[0].set_title(f"{title}training loss".strip())
+    for ax in axes if mark_step is not None else []:
+        ax.axvline(mark_step, color="k", ls=":", lw=1.2, label=f"exported: step {mark_step}")
     for ax, key in zip(axes[1:], keys):
         draw_validation(ax, rows, stages, bicubic_psnr if key == "val_psnr" else bicubic_lpips, key)
         ax.set_title("validation during training (held-out clips)", fontsize=10)
-    if mark_step is not None:
-        for ax in axes:
-            ax.axvline(mark_step, color="k", ls=":", lw=1.2, label=f"exported: step {mark_step}")
-        for ax, key in zip(axes[1:], keys):
-            _curve_legend(ax, key)
     fig.tight_layout()
     return fig

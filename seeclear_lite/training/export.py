@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import io
 import json
 import os
 import subprocess
@@ -41,7 +40,7 @@ from ..diffusion import BlurringResShift
 from ..evaluation import evaluate
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
-from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file
+from ..utils.io import atomic_torch_save, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
 from .curves import training_curves
 from .engine import history_csv
@@ -254,9 +253,7 @@ def write_curves(out: Path, rows: list, stages, bicubic: dict | None, step: int 
     except ImportError:
         log(f"history: {csv_path} (no matplotlib: no curves figure)")
         return
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    png = atomic_write_bytes(out.with_name(out.stem + "_curves.png"), buf.getvalue())
+    png = atomic_write_png(out.with_name(out.stem + "_curves.png"), fig)
     log(f"history: {csv_path}, curves: {png}")
 
 

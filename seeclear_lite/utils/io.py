@@ -139,3 +139,10 @@ def csv_text(rows, fields) -> str:
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fields})
     return buf.getvalue()
+
+
+def atomic_write_png(path: str | os.PathLike, fig, dpi: int = 110) -> Path:
+    """A matplotlib figure as PNG (tight bounding box), written atomically; returns the path."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
