@@ -109,7 +109,7 @@ def trajectory_figure(chain: Chain, y: torch.Tensor, gt: torch.Tensor, *, steps=
         ax = fig.add_subplot(grid[2, :])
         ax.plot(scores["steps"], scores["psnr_state"], "o-", ms=3, label="PSNR of x_t")
         ax.plot(scores["steps"], scores["psnr_prediction"], "s-", ms=3, label="PSNR of x̂0")
-        bic = psnr(quantize(((y.float().cpu() + 1) / 2).clamp(0, 1)), gt.float().cpu()).mean().item()
+        bic = psnr(_to_uint8_range(y.float().cpu()), gt.float().cpu()).mean().item()
         ax.axhline(bic, color="tab:red", ls="--", lw=1, label=f"bicubic ({bic:.2f} dB)")
         ax.set_xlabel("step t (the chain runs right to left)")
         ax.set_ylabel("PSNR (dB)")
