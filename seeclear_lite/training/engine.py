@@ -127,8 +127,9 @@ class Trainer:
         self.sampler = ResumableBatchSampler(len(self.dataset), cfg.data.batch_size, seed=cfg.seed,
                                              rank=self.info.rank, world_size=self.info.world_size)
         self.ckpts = CheckpointManager(self.out / "checkpoints", cfg.runtime.keep_last)
-        clean_stale(self.out, ".*.tmp")                       # what an interrupted write left behind
-        clean_stale(self.ckpts.dir, ".*.tmp")
+        if self.main:   # the only writer; another rank cleaning could delete rank 0's write in flight
+            clean_stale(self.out, ".*.tmp")                   # what an interrupted write left behind
+            clean_stale(self.ckpts.dir, ".*.tmp")
         self.validator = None
         self.step, self.stage = 0, -1
         self.optimizer = self.scheduler = self.net = None
