@@ -9,7 +9,8 @@ import torch
 from seeclear_lite.config import config_differences
 from seeclear_lite.diffusion import BlurringResShift
 from seeclear_lite.kit import ablation
-from seeclear_lite.kit.ablation import STUDIES, interval, paired, run_config, run_study, summarize, verdicts
+from seeclear_lite.kit.ablation import (STUDIES, interval, paired, run_config, run_study, summarize, verdict_sentences,
+                                       verdicts)
 from seeclear_lite.models import build_model
 
 
@@ -57,6 +58,18 @@ def test_verdicts_follow_the_interval_and_the_metric_direction():
     finally:
         del ablation.STUDIES["t"]
     assert v == {"psnr_y": "holds", "lpips_vgg": "fails", "tmae": "undecided"}    # higher PSNR good, higher LPIPS bad
+
+
+def test_verdict_sentences_name_each_outcome_and_the_papers_direction():
+    pair = {"psnr_rgb": {"mean": 0.2}, "lpips_vgg": {"mean": 0.01}, "tmae": {"mean": -0.5}}
+    summary = {"reference": "base", "paper": {"base": {"psnr_rgb": 28.0, "lpips_vgg": 0.21},
+                                              "row": {"psnr_rgb": 28.5, "lpips_vgg": 0.19}},
+               "rows": [{"name": "base", "seeds": [0, 1, 2]},
+                        {"name": "row", "seeds": [0, 1, 2], "paired_vs_base": pair}],
+               "verdicts": {"row": {"psnr_rgb": "holds", "lpips_vgg": "fails", "tmae": "undecided"}}}
+    (line,) = verdict_sentences(summary)
+    assert line == ("`row` against `base` (3 seeds): holds on PSNR; fails on LPIPS; undecided on tMAE ×255; "
+                    "beside the paper's run: PSNR same direction, LPIPS opposite direction.")
 
 
 @pytest.fixture(scope="module")

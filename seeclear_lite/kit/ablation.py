@@ -343,6 +343,27 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdict_sentences(summary: dict) -> list[str]:
+    """One plain sentence per non-reference row: on which metrics the row's claim holds, fails or stays undecided
+    against the reference row, and whether the kit's mean moves the way the paper's single run did."""
+    ref, paper, out = summary["reference"], summary["paper"], []
+    for r in summary["rows"]:
+        v = summary["verdicts"].get(r["name"])
+        if not v:
+            continue
+        groups = {w: [METRICS[k][1] for k in METRICS if v.get(k) == w] for w in ("holds", "fails", "undecided")}
+        parts = [f"{w} on {', '.join(ks)}" for w, ks in groups.items() if ks]
+        agree = []
+        for k in METRICS:
+            if r["name"] in paper and k in paper[r["name"]] and k in paper.get(ref, {}):
+                p_delta = paper[r["name"]][k] - paper[ref][k]
+                k_delta = r["paired_vs_" + ref][k]["mean"]
+                agree.append(f"{METRICS[k][1]} {'same' if p_delta * k_delta > 0 else 'opposite'} direction")
+        side = f"; beside the paper's run: {', '.join(agree)}" if agree else ""
+        out.append(f"`{r['name']}` against `{ref}` ({len(r['seeds'])} seeds): {'; '.join(parts)}{side}.")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the study
 def run_study(study: str, seeds, out, size: str | Size = "claims", steps: int | None = None, jobs: int = 1,
               lpips: bool = True, rows=None, log=print) -> dict:
