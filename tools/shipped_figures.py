@@ -1,10 +1,13 @@
 """The README's figures of the shipped model: Fig. 5-style crops on held-out video.
 
-Reads two ``evaluate --out`` folders (bicubic and the checkpoint, same clips) and the GT, writes PNGs:
+Reads the ``evaluate --out`` folders bicubic/, checkpoint/ and, when there, baseline/ (same clips) and the GT,
+writes PNGs:
 
     python -m seeclear_lite evaluate --gt ~/.cache/seeclear_lite/corpus --clips chelsea city --max-frames 30 \\
         --method bicubic --out runs/eval_val/bicubic
     python -m seeclear_lite evaluate ... --method checkpoint --out runs/eval_val/checkpoint
+    python -m seeclear_lite evaluate ... --method checkpoint --checkpoint data/checkpoints/small_baseline.pt \\
+        --out runs/eval_val/baseline                                               # optional column
     python tools/shipped_figures.py runs/eval_val ~/.cache/seeclear_lite/corpus data/checkpoints/small --first 10
 """
 
@@ -24,7 +27,7 @@ def _save(fig, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("evals", type=Path, help="folder holding bicubic/ and checkpoint/ (evaluate --out folders)")
+    p.add_argument("evals", type=Path, help="folder of evaluate --out folders: bicubic/, checkpoint/ (baseline/)")
     p.add_argument("gt", type=Path, help="BasicSR root of the GT (with GT/<clip>/)")
     p.add_argument("prefix", help="output prefix: <prefix>_<clip>_fig5.png")
     p.add_argument("--clips", nargs="+", default=None, help="clips (default: every clip of the evaluation)")
@@ -33,9 +36,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     clips = args.clips or sorted(d.name for d in (args.evals / "checkpoint" / "SR").iterdir() if d.is_dir())
     for clip in clips:
-        panels = {"bicubic": args.evals / "bicubic" / "SR" / clip,
-                  "SeeClear-lite small": args.evals / "checkpoint" / "SR" / clip,
-                  "GT": args.gt / "GT" / clip}
+        panels = {"bicubic": args.evals / "bicubic" / "SR" / clip}
+        if (args.evals / "baseline" / "SR" / clip).is_dir():
+            panels["baseline (no semantics)"] = args.evals / "baseline" / "SR" / clip
+        panels.update({"SeeClear-lite small": args.evals / "checkpoint" / "SR" / clip, "GT": args.gt / "GT" / clip})
         n = min(len(list(Path(f).glob("*.png"))) for f in panels.values())
         _save(comparison_figure(panels, first=min(args.first, n - 2), box=args.box, panel_width=3.2),
               Path(f"{args.prefix}_{clip}_fig5.png"))
