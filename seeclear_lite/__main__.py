@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SEECLEAR_DEBUG"):        # developers: the full traceback
             traceback.print_exc()
         if isinstance(err, KeyboardInterrupt):
+            sys.unraisablehook = lambda unraisable: None     # __del__ noise of objects the signal caught half-built
             print(f"interrupted: {args.command} stopped; the results it had written are complete (each file is "
                   f"written whole or not at all).", file=sys.stderr)
         else:
