@@ -49,24 +49,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     module = importlib.import_module(COMMANDS[args.command][0])
     # SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: the atomic writers remove their temp files
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(module.main(args) or 0)
     except (KeyboardInterrupt, OSError, ValueError) as err:
         if os.environ.get("SEECLEAR_DEBUG"):        # developers: the full traceback
             traceback.print_exc()
         if isinstance(err, KeyboardInterrupt):
-            sys.unraisablehook = lambda unraisable: None     # __del__ noise of objects the signal caught half-built
             print(f"interrupted: {args.command} stopped; the results it had written are complete (each file is "
                   f"written whole or not at all).", file=sys.stderr)
         else:
             print(f"error: {describe_os_error(err) if isinstance(err, OSError) else err}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum, frame):
+    # an object the signal catches half-built (an image reader mid-open) fails in __del__ as the stack unwinds;
+    # after a clean stop that traceback is noise, and the user's one line must stay one line
+    sys.unraisablehook = lambda unraisable: None
     raise KeyboardInterrupt
 
 

@@ -73,9 +73,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        # an object the signal caught half-built (an image reader mid-open) fails in __del__ when this frame is
-        # freed; after a clean stop that traceback is noise, and the user's one line must stay one line
-        sys.unraisablehook = lambda unraisable: None
         last = trainer.last_good if trainer is not None else None
         where = f"at step {trainer.step}; the last checkpoint is {last}" if trainer is not None and last else \
             "before the first checkpoint"
