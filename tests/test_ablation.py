@@ -9,8 +9,8 @@ import torch
 from seeclear_lite.config import config_differences
 from seeclear_lite.diffusion import BlurringResShift
 from seeclear_lite.kit import ablation
-from seeclear_lite.kit.ablation import (STUDIES, interval, paired, run_config, run_study, summarize, verdict_sentences,
-                                       verdicts)
+from seeclear_lite.kit.ablation import (CLAIMS_DIR, README_METRICS, STUDIES, interval, markdown, paired, run_config,
+                                       run_study, summarize, verdict_sentences, verdicts)
 from seeclear_lite.models import build_model
 
 
@@ -149,3 +149,26 @@ def test_summarize_needs_the_reference_for_pairs(smoke_study):
     results = [json.loads((out / "category" / f"seed{s}" / "result.json").read_text()) for s in (0, 1)]
     s = summarize("components", results)
     assert [r["name"] for r in s["rows"]] == ["category"] and "paired_vs_baseline" not in s["rows"][0]
+
+
+@pytest.mark.parametrize("study, file", [("blur", "blur_ablation.json"), ("components", "component_ablation.json")])
+def test_committed_claims_recompute_and_the_readme_shows_them(study, file):
+    """The committed study JSONs: per-row statistics, paired differences and verdicts follow from the per-seed
+    values they hold, and the README's table is this JSON's (so a rerun that is not copied over fails here)."""
+    s = json.loads((CLAIMS_DIR / file).read_text())
+    assert s["study"] == study and [r["name"] for r in s["rows"]] == list(STUDIES[study].rows)
+    runs = {r["name"]: [{"seed": seed, "metrics": {k: v[i] for k, v in r["metrics"].items()}}
+                        for i, seed in enumerate(r["seeds"])] for r in s["rows"]}
+    for r in s["rows"]:
+        assert all(len(v) == len(r["seeds"]) for v in r["metrics"].values())
+        for k, v in r["metrics"].items():
+            assert list(r["stats"][k].values()) == pytest.approx(interval(v), nan_ok=True)
+        if r["name"] != s["reference"]:
+            common = sorted(set(r["seeds"]) & {x["seed"] for x in runs[s["reference"]]})
+            again = paired(common, runs[r["name"]], runs[s["reference"]])
+            for k, d in r["paired_vs_" + s["reference"]].items():
+                assert [d[x] for x in ("mean", "ci95_low", "ci95_high", "p")] == \
+                    pytest.approx([again[k][x] for x in ("mean", "ci95_low", "ci95_high", "p")], nan_ok=True)
+    assert s["verdicts"] == verdicts(study, s["rows"])
+    readme = (CLAIMS_DIR.parents[1] / "README.md").read_text()
+    assert markdown(s, README_METRICS) in readme, f"README's {study} table is stale: paste markdown(s, README_METRICS)"

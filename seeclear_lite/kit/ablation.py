@@ -30,7 +30,7 @@ import multiprocessing as mp
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,10 @@ from ..utils.params import count_parameters
 METRICS = {"psnr_y": (True, "PSNR-Y"), "ssim_y": (True, "SSIM-Y"), "psnr_rgb": (True, "PSNR"),
            "ssim_rgb": (True, "SSIM"), "lpips_vgg": (False, "LPIPS"), "tmae": (False, "tMAE ×255"),
            "tlp": (False, "tLP ×100")}
+#: Decimals each metric is printed with (its own and its paired difference's).
+DIGITS = {"psnr_y": 2, "ssim_y": 4, "psnr_rgb": 2, "ssim_rgb": 4, "lpips_vgg": 4, "tmae": 2, "tlp": 2}
+#: The metrics the README's claims tables show.
+README_METRICS = ("psnr_y", "lpips_vgg", "tmae", "tlp")
 _SWITCHES = ("semantic_condition", "mfsa", "incam", "category")
 #: Where the kit keeps the committed study results (``ablate ... --json``), read by notebook 09.
 CLAIMS_DIR = Path(__file__).resolve().parents[2] / "data" / "claims"
@@ -64,7 +68,8 @@ def _switches(*on) -> dict:
 
 @dataclass(frozen=True)
 class Study:
-    """Rows (name -> overrides), the reference row, the claim in words and the paper's numbers."""
+    """Rows (name -> overrides), the reference row, the claim in words, the paper's numbers and the rows' labels
+    in tables."""
 
     name: str
     preset: str
@@ -72,6 +77,7 @@ class Study:
     reference: str
     claim: str
     paper: dict
+    labels: dict = field(default_factory=dict)
 
 
 STUDIES = {
@@ -84,7 +90,8 @@ STUDIES = {
         paper={"source": "Table 4 (first frame of REDS4, WaveDiff U-Net), PSNR / SSIM / LPIPS (RGB)",
                "resshift": {"psnr_rgb": 26.78, "ssim_rgb": 0.7960, "lpips_vgg": 0.2096},
                "blur_2": {"psnr_rgb": 26.45, "ssim_rgb": 0.7927, "lpips_vgg": 0.2008},
-               "blur_3": {"psnr_rgb": 27.74, "ssim_rgb": 0.8047, "lpips_vgg": 0.2067}}),
+               "blur_3": {"psnr_rgb": 27.74, "ssim_rgb": 0.8047, "lpips_vgg": 0.2067}},
+        labels={"resshift": "ResShift (σ²_B = 0)", "blur_2": "σ²_B = 2", "blur_3": "σ²_B = 3"}),
     "components": Study(
         "components", "tiny_full",
         {"baseline": _switches(), "semantic": _switches("semantic_condition"),
@@ -95,7 +102,9 @@ STUDIES = {
         paper={"source": "Table 2 (REDS4), PSNR / SSIM / LPIPS (RGB)",
                "baseline": {"psnr_rgb": 28.05, "ssim_rgb": 0.7993, "lpips_vgg": 0.2120},
                "incam": {"psnr_rgb": 28.46, "ssim_rgb": 0.8098, "lpips_vgg": 0.1917},
-               "category": {"psnr_rgb": 28.92, "ssim_rgb": 0.8279, "lpips_vgg": 0.1843}}),
+               "category": {"psnr_rgb": 28.92, "ssim_rgb": 0.8279, "lpips_vgg": 0.1843}},
+        labels={"baseline": "baseline", "semantic": "+ semantic condition", "incam": "+ InCAM (with MFSA)",
+                "category": "+ CaTeGory (SeeClear)"}),
 }
 
 
@@ -324,20 +333,29 @@ def _budget_overrides(cfg: dict) -> dict:
             "stages": cfg["stages"], "channels": cfg["model"]["channels"], "T": cfg["diffusion"]["T"]}
 
 
-def markdown(summary: dict) -> str:
-    """A table per study: each row's mean ± std (n seeds) and, beside it, the paired difference's 95 % interval."""
-    ref = summary["reference"]
-    keys = [k for k in METRICS if all(k in r["metrics"] for r in summary["rows"])]
+def _number(x: float, digits: int, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals and a true minus sign (and a plus sign when ``sign``)."""
+    return f"{x:{'+' if sign else ''}.{digits}f}".replace("-", "\u2212")
+
+
+def markdown(summary: dict, keys=None) -> str:
+    """The study as a Markdown table: per row its label, number of seeds and, per metric, mean ± std over seeds
+    and the paired difference to the reference row with its 95 % interval, ``(Δ mean [low, high])``. ``keys``
+    picks the metrics (default: all the study has); the README's tables are ``markdown(s, README_METRICS)``."""
+    ref, labels = summary["reference"], STUDIES[summary["study"]].labels
+    have = [k for k in METRICS if all(k in r["metrics"] for r in summary["rows"])]
+    keys = have if keys is None else [k for k in keys if k in have]
     head = ["row", "seeds"] + [METRICS[k][1] for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary["rows"]:
-        cells = [r["name"], str(len(r["seeds"]))]
+        cells = [labels.get(r["name"], r["name"]), str(len(r["seeds"]))]
         for k in keys:
-            s = r["stats"][k]
-            cell = f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if not math.isnan(s["std"]) else "")
+            s, n = r["stats"][k], DIGITS[k]
+            cell = _number(s["mean"], n) + (f" ± {_number(s['std'], n)}" if not math.isnan(s["std"]) else "")
             d = r.get("paired_vs_" + ref, {}).get(k)
             if d is not None and not math.isnan(d["ci95_low"]):
-                cell += f" (Δ {d['mean']:+.4f} [{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}])"
+                cell += (f" (Δ {_number(d['mean'], n, True)} "
+                         f"[{_number(d['ci95_low'], n, True)}, {_number(d['ci95_high'], n, True)}])")
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
