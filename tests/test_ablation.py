@@ -3,14 +3,17 @@
 import json
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
 from seeclear_lite.config import config_differences
 from seeclear_lite.diffusion import BlurringResShift
 from seeclear_lite.kit import ablation
-from seeclear_lite.kit.ablation import (CLAIMS_DIR, README_METRICS, STUDIES, interval, markdown, paired, run_config,
-                                       run_study, summarize, verdict_sentences, verdicts)
+from seeclear_lite.kit.ablation import (CLAIMS_DIR, README_METRICS, STUDIES, interval, markdown, paired, paired_power,
+                                       power_rows, run_config, run_study, seeds_for_power, summarize,
+                                       verdict_sentences, verdicts)
 from seeclear_lite.models import build_model
 
 
@@ -172,3 +175,38 @@ def test_committed_claims_recompute_and_the_readme_shows_them(study, file):
     assert s["verdicts"] == verdicts(study, s["rows"])
     readme = (CLAIMS_DIR.parents[1] / "README.md").read_text()
     assert markdown(s, README_METRICS) in readme, f"README's {study} table is stale: paste markdown(s, README_METRICS)"
+
+
+def test_paired_power_matches_a_monte_carlo_t_test_and_textbook_sample_sizes():
+    """Noncentral-t power against 40,000 simulated studies per case (tolerance 4 standard errors of a proportion),
+    the test's size at no effect, and the textbook sample size for d = 1, alpha 0.05, power 0.8 (n = 10)."""
+    from scipy import stats as st
+
+    rng = np.random.default_rng(0)
+    for effect, sd, n in [(0.5, 0.5, 5), (0.2, 0.5, 12), (0.0, 1.0, 3), (-0.3, 0.2, 3)]:
+        d = rng.normal(effect, sd, size=(40_000, n))
+        t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+        hit = float(np.mean(np.abs(t) > st.t.ppf(0.975, n - 1)))
+        p = paired_power(effect, sd, n)
+        assert abs(hit - p) < 4 * math.sqrt(p * (1 - p) / 40_000) + 1e-3, (effect, sd, n, hit, p)
+    assert paired_power(0.0, 1.0, 7) == pytest.approx(0.05, abs=1e-9)
+    assert seeds_for_power(1.0, 1.0) == 10 and paired_power(1.0, 1.0, 9) < 0.8 <= paired_power(1.0, 1.0, 10)
+    assert seeds_for_power(-1.0, 1.0) == 10 and seeds_for_power(0.0, 1.0) is None
+    assert seeds_for_power(0.01, 1.0, n_max=50) is None
+    for n in range(2, 30):                          # far in the tail (scipy's nct.cdf gives nan there): finite
+        assert 0.05 <= paired_power(1.0, 0.1, n) <= 1.0
+
+
+def test_power_rows_use_the_paired_spread_and_the_papers_difference():
+    ref = {"name": "ref", "seeds": [0, 1, 2], "metrics": {"psnr_rgb": [20.0, 21.0, 22.0]}}
+    row = {"name": "a", "seeds": [0, 1, 2], "metrics": {"psnr_rgb": [20.1, 21.3, 22.2]}}
+    runs = {r["name"]: [{"seed": s, "metrics": {k: v[i] for k, v in r["metrics"].items()}}
+                        for i, s in enumerate(r["seeds"])] for r in (ref, row)}
+    pair = paired([0, 1, 2], runs["a"], runs["ref"])
+    row["paired_vs_ref"] = {"psnr_rgb": pair["psnr_rgb"]}
+    summary = {"reference": "ref", "rows": [ref, row], "paper": {"ref": {"psnr_rgb": 26.0}, "a": {"psnr_rgb": 27.0}}}
+    (p,) = power_rows(summary)
+    assert p["sd"] == pytest.approx(np.std([0.1, 0.3, 0.2], ddof=1)) and p["kit_delta"] == pytest.approx(0.2)
+    assert p["paper_delta"] == pytest.approx(1.0) and p["paper_delta_excluded"]   # interval ~[-0.05, 0.45]
+    assert p["seeds_for_paper_delta"] == seeds_for_power(1.0, p["sd"]) == 3      # 2 seeds: power 0.73 (t crit 12.7)
+    assert p["seeds_for_kit_delta"] == seeds_for_power(0.2, p["sd"])

@@ -298,13 +298,65 @@ def paired(seeds, runs, ref) -> dict:
     b = {x["seed"]: x for x in ref}
     out = {}
     for k in METRICS:
-        if any(a[s]["metrics"][k] is None or b[s]["metrics"][k] is None for s in seeds) or not seeds:
+        if not seeds or any(a[s]["metrics"].get(k) is None or b[s]["metrics"].get(k) is None for s in seeds):
             continue
         d = [a[s]["metrics"][k] - b[s]["metrics"][k] for s in seeds]
         mean, sd, lo, hi = interval(d)
         p = float(stats.ttest_rel([a[s]["metrics"][k] for s in seeds], [b[s]["metrics"][k] for s in seeds]).pvalue) \
             if len(seeds) > 1 and sd > 0 else math.nan
         out[k] = {"diffs": d, "mean": mean, "ci95_low": lo, "ci95_high": hi, "p": p}
+    return out
+
+
+def paired_power(effect: float, sd: float, n: int, level: float = 0.95) -> float:
+    """Probability that a two-sided paired t-test at ``level`` over ``n`` seeds rejects "no difference" when the
+    true mean difference is ``effect`` and the paired differences have standard deviation ``sd``: the statistic
+    is noncentral t with n - 1 degrees of freedom and noncentrality effect / (sd / sqrt(n))."""
+    if n < 2:
+        return 0.0
+    df, crit = n - 1, float(stats.t.ppf(0.5 + level / 2, n - 1))
+    nc = abs(effect) / (sd / math.sqrt(n)) if sd > 0 else math.inf
+    if math.isinf(nc):
+        return 1.0
+    # the lower tail as the upper tail of -T (scipy's nct.cdf returns nan far out in the tail)
+    return float(stats.nct.sf(crit, df, nc) + np.nan_to_num(stats.nct.sf(crit, df, -nc)))
+
+
+def seeds_for_power(effect: float, sd: float, power: float = 0.8, level: float = 0.95,
+                    n_max: int = 200) -> int | None:
+    """The fewest seeds at which :func:`paired_power` reaches ``power``: how many runs per row a study needs to
+    decide a true difference of ``effect`` when seeds scatter the paired difference by ``sd``; None when more than
+    ``n_max`` (or ``effect`` is 0)."""
+    if effect == 0 or not math.isfinite(sd):
+        return None
+    return next((n for n in range(2, n_max + 1) if paired_power(effect, sd, n, level) >= power), None)
+
+
+def power_rows(summary: dict, keys=None, power: float = 0.8) -> list[dict]:
+    """Per non-reference row and metric: the paired differences' std over seeds, the 95 % interval's half-width
+    now, and how many seeds would decide (at ``power``) a true difference the size of the kit's mean and the size
+    of the paper's single-run difference (where the paper has the metric), and whether the kit's interval already
+    excludes the paper's difference (an effect that large is then ruled out *at this scale*). The std is itself
+    estimated from few seeds, so the seed counts are planning figures, not guarantees."""
+    ref, paper, out = summary["reference"], summary["paper"], []
+    for r in summary["rows"]:
+        pair = r.get("paired_vs_" + ref)
+        if not pair:
+            continue
+        for k in (keys or METRICS):
+            if k not in pair or len(pair[k]["diffs"]) < 2:
+                continue
+            d = pair[k]
+            sd = float(np.std(d["diffs"], ddof=1))
+            p_delta = paper[r["name"]][k] - paper[ref][k] if k in paper.get(r["name"], {}) and k in paper.get(ref, {}) \
+                else None
+            out.append({"row": r["name"], "metric": k, "n": len(d["diffs"]), "sd": sd,
+                        "half_width": (d["ci95_high"] - d["ci95_low"]) / 2, "kit_delta": d["mean"],
+                        "seeds_for_kit_delta": seeds_for_power(d["mean"], sd, power),
+                        "paper_delta": p_delta,
+                        "seeds_for_paper_delta": None if p_delta is None else seeds_for_power(p_delta, sd, power),
+                        "paper_delta_excluded": None if p_delta is None or math.isnan(d["ci95_low"])
+                        else not d["ci95_low"] <= p_delta <= d["ci95_high"]})
     return out
 
 
