@@ -64,7 +64,8 @@ def test_verdicts_follow_the_interval_and_the_metric_direction():
 
 
 def test_verdict_sentences_name_each_outcome_and_the_papers_direction():
-    pair = {"psnr_rgb": {"mean": 0.2}, "lpips_vgg": {"mean": 0.01}, "tmae": {"mean": -0.5}}
+    pair = {"psnr_rgb": {"mean": 0.2, "ci95_low": 0.1, "ci95_high": 0.3}, "lpips_vgg": {"mean": 0.01},
+            "tmae": {"mean": -0.5}}
     summary = {"reference": "base", "paper": {"base": {"psnr_rgb": 28.0, "lpips_vgg": 0.21},
                                               "row": {"psnr_rgb": 28.5, "lpips_vgg": 0.19}},
                "rows": [{"name": "base", "seeds": [0, 1, 2]},
@@ -72,7 +73,8 @@ def test_verdict_sentences_name_each_outcome_and_the_papers_direction():
                "verdicts": {"row": {"psnr_rgb": "holds", "lpips_vgg": "fails", "tmae": "undecided"}}}
     (line,) = verdict_sentences(summary)
     assert line == ("`row` against `base` (3 seeds): holds on PSNR; fails on LPIPS; undecided on tMAE ×255; "
-                    "beside the paper's run: PSNR same direction, LPIPS opposite direction.")
+                    "beside the paper's run: PSNR same direction (the paper's +0.50 is outside the kit's interval [+0.10, +0.30]: "
+                    "ruled out at this scale), LPIPS opposite direction.")
 
 
 @pytest.fixture(scope="module")

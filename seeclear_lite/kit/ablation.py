@@ -415,7 +415,8 @@ def markdown(summary: dict, keys=None) -> str:
 
 def verdict_sentences(summary: dict) -> list[str]:
     """One plain sentence per non-reference row: on which metrics the row's claim holds, fails or stays undecided
-    against the reference row, and whether the kit's mean moves the way the paper's single run did."""
+    against the reference row, whether the kit's mean moves the way the paper's single run did, and whether the
+    paper's difference lies outside the kit's 95 % interval (an effect that large is then ruled out at this scale)."""
     ref, paper, out = summary["reference"], summary["paper"], []
     for r in summary["rows"]:
         v = summary["verdicts"].get(r["name"])
@@ -427,8 +428,13 @@ def verdict_sentences(summary: dict) -> list[str]:
         for k in METRICS:
             if r["name"] in paper and k in paper[r["name"]] and k in paper.get(ref, {}):
                 p_delta = paper[r["name"]][k] - paper[ref][k]
-                k_delta = r["paired_vs_" + ref][k]["mean"]
-                agree.append(f"{METRICS[k][1]} {'same' if p_delta * k_delta > 0 else 'opposite'} direction")
+                d = r["paired_vs_" + ref][k]
+                lo, hi = d.get("ci95_low", math.nan), d.get("ci95_high", math.nan)
+                out_of = not (math.isnan(lo) or lo <= p_delta <= hi)
+                agree.append(f"{METRICS[k][1]} {'same' if p_delta * d['mean'] > 0 else 'opposite'} direction"
+                             + (f" (the paper's {_number(p_delta, DIGITS[k], True)} is outside the kit's interval "
+                                f"[{_number(lo, DIGITS[k], True)}, {_number(hi, DIGITS[k], True)}]: ruled out at this "
+                                "scale)" if out_of else ""))
         side = f"; beside the paper's run: {', '.join(agree)}" if agree else ""
         out.append(f"`{r['name']}` against `{ref}` ({len(r['seeds'])} seeds): {'; '.join(parts)}{side}.")
     return out
