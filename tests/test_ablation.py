@@ -165,6 +165,7 @@ def test_committed_claims_recompute_and_the_readme_shows_them(study, file):
     runs = {r["name"]: [{"seed": seed, "metrics": {k: v[i] for k, v in r["metrics"].items()}}
                         for i, seed in enumerate(r["seeds"])] for r in s["rows"]}
     for r in s["rows"]:
+        assert len(r["seeds"]) >= 3, f"{file}: row {r['name']} has {len(r['seeds'])} seeds; the claims need >= 3"
         assert all(len(v) == len(r["seeds"]) for v in r["metrics"].values())
         for k, v in r["metrics"].items():
             assert list(r["stats"][k].values()) == pytest.approx(interval(v), nan_ok=True)
