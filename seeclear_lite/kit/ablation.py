@@ -394,7 +394,8 @@ def markdown(summary: dict, keys=None) -> str:
     """The study as a Markdown table: per row its label, number of seeds and, per metric, mean ± std over seeds
     and the paired difference to the reference row with its 95 % interval, ``(Δ mean [low, high])``. ``keys``
     picks the metrics (default: all the study has); the README's tables are ``markdown(s, README_METRICS)``."""
-    ref, labels = summary["reference"], STUDIES[summary["study"]].labels
+    st = STUDIES.get(summary.get("study"))
+    ref, labels = summary["reference"], st.labels if st else {}
     have = [k for k in METRICS if all(k in r["metrics"] for r in summary["rows"])]
     keys = have if keys is None else [k for k in keys if k in have]
     head = ["row", "seeds"] + [METRICS[k][1] for k in keys]
