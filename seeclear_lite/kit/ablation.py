@@ -308,16 +308,30 @@ def paired(seeds, runs, ref) -> dict:
     return out
 
 
+def paper_delta(summary: dict, row: str, key: str) -> float | None:
+    """The paper's single-run difference, ``row`` minus the reference row, on ``key``; None where it has no number."""
+    paper, ref = summary["paper"], summary["reference"]
+    if key in paper.get(row, {}) and key in paper.get(ref, {}):
+        return paper[row][key] - paper[ref][key]
+    return None
+
+
+def outside_interval(d: dict, x: float) -> bool:
+    """Whether ``x`` lies outside a paired difference's 95 % interval (False when it has none: one seed)."""
+    lo, hi = d.get("ci95_low", math.nan), d.get("ci95_high", math.nan)
+    return not (math.isnan(lo) or lo <= x <= hi)
+
+
 def paired_power(effect: float, sd: float, n: int, level: float = 0.95) -> float:
     """Probability that a two-sided paired t-test at ``level`` over ``n`` seeds rejects "no difference" when the
     true mean difference is ``effect`` and the paired differences have standard deviation ``sd``: the statistic
     is noncentral t with n - 1 degrees of freedom and noncentrality effect / (sd / sqrt(n))."""
     if n < 2:
         return 0.0
-    df, crit = n - 1, float(stats.t.ppf(0.5 + level / 2, n - 1))
-    nc = abs(effect) / (sd / math.sqrt(n)) if sd > 0 else math.inf
-    if math.isinf(nc):
+    if sd <= 0:
         return 1.0
+    df, crit = n - 1, float(stats.t.ppf(0.5 + level / 2, n - 1))
+    nc = abs(effect) * math.sqrt(n) / sd
     # the lower tail as the upper tail of -T (scipy's nct.cdf returns nan far out in the tail)
     return float(stats.nct.sf(crit, df, nc) + np.nan_to_num(stats.nct.sf(crit, df, -nc)))
 
@@ -338,7 +352,7 @@ def power_rows(summary: dict, keys=None, power: float = 0.8) -> list[dict]:
     of the paper's single-run difference (where the paper has the metric), and whether the kit's interval already
     excludes the paper's difference (an effect that large is then ruled out *at this scale*). The std is itself
     estimated from few seeds, so the seed counts are planning figures, not guarantees."""
-    ref, paper, out = summary["reference"], summary["paper"], []
+    ref, out = summary["reference"], []
     for r in summary["rows"]:
         pair = r.get("paired_vs_" + ref)
         if not pair:
@@ -348,15 +362,13 @@ def power_rows(summary: dict, keys=None, power: float = 0.8) -> list[dict]:
                 continue
             d = pair[k]
             sd = float(np.std(d["diffs"], ddof=1))
-            p_delta = paper[r["name"]][k] - paper[ref][k] if k in paper.get(r["name"], {}) and k in paper.get(ref, {}) \
-                else None
+            p_delta = paper_delta(summary, r["name"], k)
             out.append({"row": r["name"], "metric": k, "n": len(d["diffs"]), "sd": sd,
                         "half_width": (d["ci95_high"] - d["ci95_low"]) / 2, "kit_delta": d["mean"],
                         "seeds_for_kit_delta": seeds_for_power(d["mean"], sd, power),
                         "paper_delta": p_delta,
                         "seeds_for_paper_delta": None if p_delta is None else seeds_for_power(p_delta, sd, power),
-                        "paper_delta_excluded": None if p_delta is None or math.isnan(d["ci95_low"])
-                        else not d["ci95_low"] <= p_delta <= d["ci95_high"]})
+                        "paper_delta_excluded": None if p_delta is None else outside_interval(d, p_delta)})
     return out
 
 
@@ -418,7 +430,7 @@ def verdict_sentences(summary: dict) -> list[str]:
     """One plain sentence per non-reference row: on which metrics the row's claim holds, fails or stays undecided
     against the reference row, whether the kit's mean moves the way the paper's single run did, and whether the
     paper's difference lies outside the kit's 95 % interval (an effect that large is then ruled out at this scale)."""
-    ref, paper, out = summary["reference"], summary["paper"], []
+    ref, out = summary["reference"], []
     for r in summary["rows"]:
         v = summary["verdicts"].get(r["name"])
         if not v:
@@ -427,15 +439,14 @@ def verdict_sentences(summary: dict) -> list[str]:
         parts = [f"{w} on {', '.join(ks)}" for w, ks in groups.items() if ks]
         agree = []
         for k in METRICS:
-            if r["name"] in paper and k in paper[r["name"]] and k in paper.get(ref, {}):
-                p_delta = paper[r["name"]][k] - paper[ref][k]
-                d = r["paired_vs_" + ref][k]
-                lo, hi = d.get("ci95_low", math.nan), d.get("ci95_high", math.nan)
-                out_of = not (math.isnan(lo) or lo <= p_delta <= hi)
-                agree.append(f"{METRICS[k][1]} {'same' if p_delta * d['mean'] > 0 else 'opposite'} direction"
-                             + (f" (the paper's {_number(p_delta, DIGITS[k], True)} is outside the kit's interval "
-                                f"[{_number(lo, DIGITS[k], True)}, {_number(hi, DIGITS[k], True)}]: ruled out at this "
-                                "scale)" if out_of else ""))
+            p_delta = paper_delta(summary, r["name"], k)
+            if p_delta is None:
+                continue
+            d = r["paired_vs_" + ref][k]
+            agree.append(f"{METRICS[k][1]} {'same' if p_delta * d['mean'] > 0 else 'opposite'} direction"
+                         + (f" (the paper's {_number(p_delta, DIGITS[k], True)} is outside the kit's interval "
+                            f"[{_number(d['ci95_low'], DIGITS[k], True)}, {_number(d['ci95_high'], DIGITS[k], True)}]: "
+                            "ruled out at this scale)" if outside_interval(d, p_delta) else ""))
         side = f"; beside the paper's run: {', '.join(agree)}" if agree else ""
         out.append(f"`{r['name']}` against `{ref}` ({len(r['seeds'])} seeds): {'; '.join(parts)}{side}.")
     return out
