@@ -32,6 +32,10 @@ DATA_SOURCES = ("samples", "basicsr", "corpus", "pack")
 AMP_MODES = ("auto", "bf16", "off")
 #: The reverse-step forms of ``BlurringResShift.posterior`` (notebook 02 derives all three).
 POSTERIOR_FORMS = ("paper", "consistent", "repaired")
+#: How export picks a run's step: one metric, or "psnr_lpips" = PSNR - 20 LPIPS (1 dB is worth 0.05 LPIPS).
+BEST_METRICS = ("psnr", "ssim", "lpips", "psnr_lpips")
+#: How the perceptual loss is weighted over t: the same everywhere, or by the signal left, 1 - eta_t.
+PERCEPTUAL_T = ("all", "signal")
 #: Channels the default k-means distiller appends to its k soft assignments in P (Lab colour, texture).
 PIXEL_DESCRIPTORS = 4
 
@@ -157,6 +161,7 @@ class DiffusionConfig:
     patch_size: int = 4           # p of the patch DCT blur
     sigma_b2_max: float = 2.0     # sigma_B,max^2 (Table 4; 0 = plain ResShift)
     form: str = "consistent"      # reverse step: "consistent" (the kit's) or "paper" (Eqs. 31-35)
+    steps: Optional[int] = None   # network calls of the default chain, re-spaced (None = all T)
 
 
 # ------------------------------------------------------------------------------------------- data and loop
@@ -191,7 +196,7 @@ class ValConfig:
     gt_patch: Optional[int] = 64  # centre crop (HR pixels); None = whole frames
     lpips: bool = True
     seed: int = 1234
-    best_metric: str = "psnr"     # psnr | ssim | lpips
+    best_metric: str = "psnr"     # psnr | ssim | lpips | psnr_lpips (PSNR - 20 LPIPS: 0.05 LPIPS = 1 dB)
 
 
 @dataclass
@@ -205,6 +210,9 @@ class OptimConfig:
     min_lr_factor: float = 0.0
     grad_clip: Optional[float] = 1.0
     charbonnier_eps: float = 1e-3  # on the diffusion range [-1, 1]
+    perceptual_weight: float = 0.0  # LPIPS on x0_hat beside the Charbonnier (0 = the paper's loss alone)
+    perceptual_net: str = "alex"    # the LPIPS backbone of the loss (alex; report with vgg, another net)
+    perceptual_t: str = "all"       # "all": the same weight at every t; "signal": weight x (1 - eta_t)
     ema_decay: float = 0.999
 
 
@@ -528,8 +536,10 @@ def validate(cfg: TrainConfig) -> None:
     need(cfg.data.clips_per_sample >= 1, f"data.clips_per_sample must be >= 1, got {cfg.data.clips_per_sample}.")
     need(cfg.data.stride >= 1, f"data.stride must be >= 1, got {cfg.data.stride}.")
     need(cfg.data.num_workers >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}.")
-    need(cfg.val.best_metric in ("psnr", "ssim", "lpips"),
-         f"val.best_metric must be psnr, ssim or lpips, got {cfg.val.best_metric!r}.")
+    need(cfg.val.best_metric in BEST_METRICS,
+         f"val.best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.val.best_metric!r}.")
+    need(d.steps is None or 1 <= d.steps <= d.T,
+         f"diffusion.steps must be in 1..diffusion.T={d.T} (network calls per clip) or null for all T, got {d.steps}.")
     need(cfg.val.every >= 0, f"val.every must be >= 0 (0 = never), got {cfg.val.every}.")
     need(cfg.val.max_windows >= 1, f"val.max_windows must be >= 1, got {cfg.val.max_windows}.")
     need(cfg.val.seed >= 0, f"val.seed must be >= 0, got {cfg.val.seed}.")
@@ -543,6 +553,10 @@ def validate(cfg: TrainConfig) -> None:
     need(0 <= o.ema_decay < 1, f"optim.ema_decay must be in [0, 1), got {o.ema_decay}.")
     need(o.charbonnier_eps > 0 and finite(o.charbonnier_eps),
          f"optim.charbonnier_eps must be a finite number > 0, got {o.charbonnier_eps}.")
+    need(o.perceptual_weight >= 0 and finite(o.perceptual_weight),
+         f"optim.perceptual_weight must be a finite number >= 0 (0 = Charbonnier alone), got {o.perceptual_weight}.")
+    need(o.perceptual_net in ("alex", "vgg"), f"optim.perceptual_net must be alex or vgg, got {o.perceptual_net!r}.")
+    need(o.perceptual_t in PERCEPTUAL_T, f"optim.perceptual_t must be one of {PERCEPTUAL_T}, got {o.perceptual_t!r}.")
     need(o.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
     need(0 <= o.min_lr_factor <= 1, f"optim.min_lr_factor must be in [0, 1], got {o.min_lr_factor}.")
     need(len(cfg.stages) >= 1, "stages: give at least one stage, e.g. [{name: condenser, steps: 200, train: condenser}].")

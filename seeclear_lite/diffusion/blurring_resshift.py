@@ -88,9 +88,15 @@ def extract(coef: torch.Tensor, t, ref: torch.Tensor) -> torch.Tensor:
     ``t`` int -> a 0-dim tensor; ``t`` LongTensor[B] -> shape [B, 1, ..., 1] (``ref.dim()`` dims). The
     result has ``ref``'s dtype and device (the table stays float64 until this cast).
     """
-    idx = _as_timesteps(t, 0, coef.shape[0] - 1, ref.shape[0] if ref.dim() else None)
-    out = coef[idx]
-    if idx.dim() == 1:
+    return _pick(coef, _as_timesteps(t, 0, coef.shape[0] - 1, ref.shape[0] if ref.dim() else None), ref)
+
+
+def _pick(coef: torch.Tensor, tt: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """:func:`extract` for steps ``tt`` already checked by :func:`_as_timesteps` (a CPU LongTensor): the
+    methods below check ``t`` once per call and look every coefficient up with this, so a CUDA ``t`` is
+    copied to the host once per call, not once per coefficient."""
+    out = coef[tt]
+    if tt.dim() == 1:
         out = out.reshape(-1, *([1] * (ref.dim() - 1)))
     return out.to(dtype=ref.dtype, device=ref.device)
 
@@ -144,9 +150,9 @@ class BlurringResShift:
     def scale_model_input(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """x_t / (3 kappa sqrt(eta_t) + 1): ResShift's pixel-mode input scaling (the 3-sigma rule keeps the
         network's input about [-1, 1] at every noise level). ``t`` LongTensor[B], 1-based."""
-        _as_timesteps(t, 1, self.T, x_t.shape[0])
+        tt = _as_timesteps(t, 1, self.T, x_t.shape[0])
         scale = 3.0 * self.kappa * self.eta.sqrt() + 1.0                         # [T+1], float64, index = t
-        return x_t / extract(scale, t, x_t)
+        return x_t / _pick(scale, tt, x_t)
 
     def __repr__(self) -> str:
         return (f"BlurringResShift(T={self.T}, kappa={self.kappa}, power={self.power}, "
@@ -205,7 +211,10 @@ class BlurringResShift:
         """D_t = exp(Lambda tau_t) per frequency, for t in 0..T, shaped to broadcast against ``ref``
         (in ``ref``'s dtype/device). t int -> [H, W]; t LongTensor[B] -> [B, 1, ..., H, W]."""
         check_patch_shape(ref, self.patch_size)
-        tt = _as_timesteps(t, 0, self.T, ref.shape[0])
+        return self._decay_at(_as_timesteps(t, 0, self.T, ref.shape[0]), ref)
+
+    def _decay_at(self, tt: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """:meth:`decay` for steps ``tt`` already checked (a CPU LongTensor)."""
         if tt.dim() == 1 and ref.dim() < 3:
             raise ValueError(f"a per-sample t (LongTensor[B]) needs a tensor shaped [B, ..., H, W], "
                              f"got {tuple(ref.shape)}; pass an int t instead.")
@@ -220,8 +229,12 @@ class BlurringResShift:
     # ------------------------------------------------------------------ Eqs. 3-4, 25, 29: the marginal
     def marginal_mean(self, u_0: torch.Tensor, u_l: torch.Tensor, t) -> torch.Tensor:
         """m_t(u_0) = (1 - eta_t) D_t u_0 + eta_t u_l (Eq. 25's mean), frequency domain, t in 0..T (m_0 = u_0)."""
-        eta = extract(self.eta, t, u_0)
-        return (1 - eta) * self.decay(t, u_0) * u_0 + eta * u_l
+        return self._marginal_mean(u_0, u_l, _as_timesteps(t, 0, self.T, u_0.shape[0]))
+
+    def _marginal_mean(self, u_0: torch.Tensor, u_l: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+        check_patch_shape(u_0, self.patch_size)
+        eta = _pick(self.eta, tt, u_0)
+        return (1 - eta) * self._decay_at(tt, u_0) * u_0 + eta * u_l
 
     def marginal_std(self, t, ref: torch.Tensor) -> torch.Tensor:
         """kappa sqrt(eta_t) (Eq. 29's standard deviation), shaped like :func:`extract`'s output."""
@@ -236,42 +249,57 @@ class BlurringResShift:
         self._check_frames(x0, "x0")
         self._check_frames(y, "y")
         self._check_same_shape(x0=x0, y=y)
-        _as_timesteps(t, 1, self.T, x0.shape[0])
+        tt = _as_timesteps(t, 1, self.T, x0.shape[0])
         if noise is None:
             noise = torch.randn_like(x0)
         else:
             self._check_same_shape(x0=x0, noise=noise)
-        u_t = self.marginal_mean(self.to_freq(x0), self.to_freq(y), t)
-        return self.from_freq(u_t) + self.marginal_std(t, x0) * noise
+        u_t = self._marginal_mean(self.to_freq(x0), self.to_freq(y), tt)
+        return self.from_freq(u_t) + self.kappa * torch.sqrt(_pick(self.eta, tt, x0)) * noise
 
     # ------------------------------------------------------------------ Eqs. 30-36: the reverse step
-    def posterior_coefficients(self, t, form: str = "paper", h: int | None = None, w: int | None = None):
+    def posterior_coefficients(self, t, form: str = "paper", h: int | None = None, w: int | None = None,
+                               s: int | None = None):
         """The posterior as float64 coefficient maps: mean = c_t u_t + c_0 u_0 + c_l u_l, variance var.
 
-        ``t`` is an int in 2..T; returns (c_t, c_0, c_l, var), each a float64 tensor [H, W] (default H = W = p,
-        one patch; every patch has the same coefficients). See the module docstring for both forms."""
+        ``t`` is an int in 2..T and ``s`` the step the chain goes to (default t - 1; any 1..t-1 for a
+        re-spaced chain); returns (c_t, c_0, c_l, var), each a float64 tensor [H, W] (default H = W = p,
+        one patch; every patch has the same coefficients). See the module docstring for the forms."""
         if form not in POSTERIOR_FORMS:
             raise ValueError(f"form must be one of {POSTERIOR_FORMS}, got {form!r}.")
         tt = _as_timesteps(t, 2, self.T, None)
         if tt.dim() != 0:
             raise ValueError("posterior_coefficients takes a single int t; use posterior() for a batch of steps.")
+        ss = self._previous(tt, s, None)
         ref = torch.empty(h or self.patch_size, w or self.patch_size, dtype=torch.float64)
         check_patch_shape(ref, self.patch_size)
-        return tuple(self._tile(c, ref).expand(ref.shape).clone() for c in self._coefficients(tt, form, ref))
+        return tuple(self._tile(c, ref).expand(ref.shape).clone() for c in self._coefficients(tt, ss, form, ref))
 
-    def _coefficients(self, tt: torch.Tensor, form: str, ref: torch.Tensor):
-        """float64 (c_t, c_0, c_l, var) for steps tt (0-dim or [B]), for one patch ([p, p] or
-        [B, 1, .., p, p]) or per step only (no patch dims); :meth:`_tile` spreads them over a frame."""
+    def _previous(self, tt: torch.Tensor, s, batch: int | None) -> torch.Tensor:
+        """The checked step ``s`` a reverse step from ``tt`` goes to: t - 1 when None, else 1 <= s < t."""
+        if s is None:
+            return tt - 1
+        ss = _as_timesteps(s, 1, self.T - 1, batch)
+        if bool((ss >= tt).any()):
+            raise ValueError(f"the reverse step goes from t to an earlier step s < t, got t={tt.tolist()}, "
+                             f"s={ss.tolist()}.")
+        return ss
+
+    def _coefficients(self, tt: torch.Tensor, ss: torch.Tensor, form: str, ref: torch.Tensor):
+        """float64 (c_t, c_0, c_l, var) of the step tt -> ss (0-dim or [B]; ss = tt - 1 for the paper's
+        chain), for one patch ([p, p] or [B, 1, .., p, p]) or per step only (no patch dims); :meth:`_tile`
+        spreads them over a frame. Every formula holds for any s < t with eta_{t-1}, D_{t-1} read at s:
+        the transition from s to t of each form has the same shape as the one-step transition."""
         def per_batch(v):
             return v if v.dim() == 0 else v.reshape(-1, *([1] * (ref.dim() - 1)))
 
-        eta_t, eta_s = per_batch(self.eta[tt]), per_batch(self.eta[tt - 1])   # eta_t, eta_{t-1}
+        eta_t, eta_s = per_batch(self.eta[tt]), per_batch(self.eta[ss])        # eta_t, eta_{t-1} (or eta_s)
         alpha_t = eta_t - eta_s
         k2 = self.kappa ** 2
         d_t = self._decay(self.tau[tt], ref)                    # D_t
-        d_s = self._decay(self.tau[tt - 1], ref)                # D_{t-1}
+        d_s = self._decay(self.tau[ss], ref)                    # D_{t-1}
         # Eq. 36 with e^Lambda := D_t / D_{t-1} = exp(Lambda (tau_t - tau_{t-1}))
-        lambda_t = (1 - eta_t) / (1 - eta_s) * self._decay(self.tau[tt] - self.tau[tt - 1], ref)
+        lambda_t = (1 - eta_t) / (1 - eta_s) * self._decay(self.tau[tt] - self.tau[ss], ref)
         if form == "paper":
             den = lambda_t ** 2 * eta_s + alpha_t
             c_t = lambda_t * eta_s / den                                              # Eq. 34, u_t term
@@ -294,13 +322,15 @@ class BlurringResShift:
             var = k2 * alpha_t * r                                                   # ResShift's variance
         return c_t, c_0, c_l, var
 
-    def posterior(self, u_t: torch.Tensor, u_0: torch.Tensor, u_l: torch.Tensor, t, form: str = "paper"):
+    def posterior(self, u_t: torch.Tensor, u_0: torch.Tensor, u_l: torch.Tensor, t, form: str = "paper",
+                  s=None):
         """q(u_{t-1} | u_t, u_0, u_l) -> (mean, var) in the frequency domain, for t in 2..T (Eqs. 30-36).
 
         ``form="paper"``: exact Gaussian conditioning of Eq. 31 with Eq. 32 (Eqs. 34-36 re-derived, Eq. 34's
         sign fixed; ``e^Lambda`` read as D_t / D_{t-1}). ``form="consistent"``: the posterior whose chain has
         Eq. 29 as its marginal at every t (ResShift's at sigma_B = 0). ``form="repaired"``: Eq. 31's lambda_t kept,
-        its noise chosen so that Eq. 29 holds at every t (module docstring). ``var`` broadcasts against ``mean``
+        its noise chosen so that Eq. 29 holds at every t (module docstring). ``s`` (default t - 1) is the step
+        the chain goes to: q(u_s | u_t, u_0, u_l) for a re-spaced chain. ``var`` broadcasts against ``mean``
         ([H, W] or [B, 1, ..., H, W] for "paper" and "repaired", [] or [B, 1, ..., 1] for "consistent"; all in
         u_t's dtype)."""
         if form not in POSTERIOR_FORMS:
@@ -309,11 +339,24 @@ class BlurringResShift:
             self._check_frames(v, name)
         self._check_same_shape(u_t=u_t, u_0=u_0, u_l=u_l)
         tt = _as_timesteps(t, 2, self.T, u_t.shape[0])
-        c_t, c_0, c_l, var = self._coefficients(tt, form, u_t)
+        ss = self._previous(tt, s, u_t.shape[0])
+        c_t, c_0, c_l, var = self._coefficients(tt, ss, form, u_t)
         c_t, c_0, c_l, var = (self._tile(c, u_t) for c in (c_t, c_0, c_l, var))
         return c_t * u_t + c_0 * u_0 + c_l * u_l, var
 
     # ------------------------------------------------------------------ Algorithm 1: the sampler
+    def timesteps(self, steps: int | None = None) -> list[int]:
+        """The steps at which a reverse chain calls the network, from T down to 1: all T (``steps=None``),
+        or ``steps`` of them re-spaced as ResShift and DDIM re-space a schedule (evenly spaced and rounded;
+        T and 1 always kept). ``steps=1`` is ``[T]``: the network's one-step estimate x0_hat(x_T)."""
+        if steps is None:
+            steps = self.T
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.T:
+            raise ValueError(f"steps must be an int in 1..T={self.T} (network calls of the chain), got {steps!r}.")
+        if steps == 1:
+            return [self.T]
+        return [int(round(v)) for v in torch.linspace(self.T, 1, steps, dtype=torch.float64).tolist()]
+
     def prior_sample(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """u_T = u_l + kappa sqrt(eta_T) eps with eps drawn in the frequency domain (Eq. 6, ResShift's
         variance kappa^2 eta_T; Algorithm 1 line 2 prints unit variance)."""
@@ -321,30 +364,56 @@ class BlurringResShift:
         eps = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
         return self.to_freq(y) + self.kappa * math.sqrt(float(self.eta[-1])) * eps
 
+    def step(self, u_t: torch.Tensor, u0_hat: torch.Tensor, u_l: torch.Tensor, t: int, s: int | None = None,
+             form: str = "consistent", generator: torch.Generator | None = None,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+        """One reverse step, u_t -> u_s ~ q(u_s | u_t, u0_hat, u_l) (Algorithm 1's inner update; Eqs. 30-36).
+
+        Everything is in the frequency domain (``u = V^T x``; :meth:`to_freq` of the network's x0_hat gives
+        ``u0_hat``). ``t`` is an int in 1..T, ``s`` the step to go to (default t - 1; a re-spaced chain jumps,
+        see :meth:`timesteps`). ``s = 0`` ends the chain: it returns ``u0_hat`` itself. The noise is drawn from
+        ``generator`` (or given as ``noise``, standard normal, shaped like u_t)."""
+        if s is None:
+            s = t - 1
+        if s == 0:
+            _as_timesteps(t, 1, self.T, None)
+            return u0_hat
+        mean, var = self.posterior(u_t, u0_hat, u_l, t, form, s=s)
+        if noise is None:
+            noise = torch.randn(u_t.shape, generator=generator, dtype=u_t.dtype, device=u_t.device)
+        return mean + var.sqrt() * noise
+
     @torch.no_grad()
     def sample(self, model: Callable, y: torch.Tensor, form: str = "consistent",
-               generator: torch.Generator | None = None, *, progress: bool = False, clip: bool = True,
-               callback: Callable | None = None) -> torch.Tensor:
-        """The reverse loop (Algorithm 1, diffusion part) -> the x0 estimate in the pixel domain, [-1, 1].
+               generator: torch.Generator | None = None, *, steps=None, x_start: torch.Tensor | None = None,
+               progress: bool = False, clip: bool = True, callback: Callable | None = None) -> torch.Tensor:
+        """The reverse loop (Algorithm 1, diffusion part) over :meth:`step` -> the x0 estimate in pixels, [-1, 1].
 
         ``model(x_t, y, t) -> x0_hat`` receives pixel-domain tensors shaped like ``y`` and ``t`` as a
         LongTensor[B] (1-based) and predicts the HR frames (x0-prediction, clamped to [-1, 1] when
-        ``clip``). ``y`` is the LR frames upsampled to HR size (see :meth:`upsample_lr`). ``generator``
-        (on y's device) makes the draws reproducible; ``progress`` shows a tqdm bar; ``callback(t, x_t,
-        x0_hat)`` is called at every step (e.g. to record the trajectory)."""
+        ``clip``). ``y`` is the LR frames upsampled to HR size (see :meth:`upsample_lr`). ``steps``: None (all
+        T steps), an int k (k network calls, :meth:`timesteps`), or a descending list of steps ending anywhere
+        >= 1; ``x_start`` (pixels) starts the chain at the list's first step instead of the prior at T (e.g. a
+        re-noised estimate, ``q_sample(x0_hat, y, t)``). ``generator`` (on y's device) makes the draws
+        reproducible; ``progress`` shows a tqdm bar; ``callback(t, x_t, x0_hat)`` is called at every step."""
         if form not in POSTERIOR_FORMS:
             raise ValueError(f"form must be one of {POSTERIOR_FORMS}, got {form!r}.")
         if not callable(model):
             raise TypeError(f"model must be a callable model(x_t, y, t) -> x0_hat, got {type(model).__name__}.")
         self._check_frames(y, "y")
+        ts = self.chain_steps(steps, x_start is not None)
         u_l = self.to_freq(y)
-        u = self.prior_sample(y, generator)
-        steps = range(self.T, 0, -1)
+        if x_start is None:
+            u = self.prior_sample(y, generator)
+        else:
+            self._check_same_shape(x_start=x_start, y=y)
+            u = self.to_freq(x_start.to(y.dtype))
+        pairs = list(zip(ts, ts[1:] + [0]))
         if progress:
             from tqdm.auto import tqdm
 
-            steps = tqdm(steps, desc="sampling", leave=False)
-        for t in steps:
+            pairs = tqdm(pairs, desc="sampling", leave=False)
+        for t, s in pairs:
             x_t = self.from_freq(u)
             t_batch = torch.full((y.shape[0],), t, dtype=torch.long, device=y.device)
             x0_hat = model(x_t, y, t_batch)
@@ -356,12 +425,23 @@ class BlurringResShift:
                 x0_hat = x0_hat.clamp(-1.0, 1.0)
             if callback is not None:
                 callback(t, x_t, x0_hat)
-            if t == 1:
+            if s == 0:
                 return x0_hat
-            mean, var = self.posterior(u, self.to_freq(x0_hat), u_l, t, form)
-            eps = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
-            u = mean + var.sqrt() * eps
-        raise AssertionError("unreachable: the loop returns at t = 1")
+            u = self.step(u, self.to_freq(x0_hat), u_l, t, s, form, generator)
+        raise AssertionError("unreachable: the loop returns at its last step")
+
+    def chain_steps(self, steps=None, started: bool = False) -> list[int]:
+        """The checked list of network steps of a chain: :meth:`timesteps` of an int (or None), or a given
+        strictly descending list in 1..T (which must start at T unless the chain is ``started`` elsewhere)."""
+        if steps is None or isinstance(steps, int):
+            return self.timesteps(steps)
+        ts = [int(v) for v in steps]
+        if not ts or any(not 1 <= v <= self.T for v in ts) or any(a <= b for a, b in zip(ts, ts[1:])):
+            raise ValueError(f"steps must be strictly descending steps in 1..T={self.T}, got {list(steps)}.")
+        if ts[0] != self.T and not started:
+            raise ValueError(f"a chain from the prior starts at t = T = {self.T}, got steps starting at {ts[0]}; "
+                             f"give x_start (x at step {ts[0]}) to start elsewhere.")
+        return ts
 
     # ------------------------------------------------------------------ y: the upsampled LR frames
     def upsample_lr(self, lr: torch.Tensor) -> torch.Tensor:

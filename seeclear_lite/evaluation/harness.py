@@ -39,14 +39,15 @@ from ..config import POSTERIOR_FORMS
 from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
 from ..degradation import bicubic_upsample, degrade_uint8
-from ..metrics import get_lpips, psnr, ssim, temporal_error
+from ..metrics import get_lpips
+from ..metrics.clip_scores import FRAME_METRICS, METRICS, ClipScores, average_over_clips
 from ..training.checkpoint import default_checkpoint
 from ..training.sampling import checkpoint_super_resolver, fast_path
 from ..utils.device import get_device
 from ..utils.io import StagedOutput, atomic_write_text, csv_text
 
 #: Keys of every row of metrics.json (stable: outside tools read them).
-METRIC_KEYS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp", "sr_ms_per_frame")
+METRIC_KEYS = (*METRICS, "sr_ms_per_frame")
 #: Files and folders the harness writes into ``out`` (and replaces with ``overwrite=True``).
 OUTPUTS = ("SR", "metrics.json", "metrics.csv", "metrics.md", "per_frame.csv", "run.json")
 METHODS = ("bicubic", "checkpoint")
@@ -220,43 +221,6 @@ def check_lr_folder_scale(lr_dir, scale: int) -> None:
                          f"--scale {m.group(1)}, or give the x{scale} frames with --lr.")
 
 
-class ClipScores:
-    """Per-frame and per-transition metrics of one clip, fed chunk by chunk (8-bit frames in [0, 1]). Each
-    frame's LPIPS features are computed once: AlexNet's serve both transitions a frame takes part in (tLP)."""
-
-    def __init__(self, crop_border: int, lp_vgg, lp_alex, device):
-        self.crop, self.vgg, self.alex, self.device = crop_border, lp_vgg, lp_alex, device
-        self.values = {k: [] for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg", "tmae", "tlp")}
-        self.prev = None          # (sr, gt, alex features of sr, alex features of gt) of the previous frame
-
-    @torch.no_grad()
-    def add(self, sr: torch.Tensor, gt: torch.Tensor) -> None:
-        v = self.values
-        v["psnr_rgb"] += psnr(sr, gt, self.crop).tolist()
-        v["ssim_rgb"] += ssim(sr, gt, self.crop).tolist()
-        v["psnr_y"] += psnr(sr, gt, self.crop, y_channel=True).tolist()
-        v["ssim_y"] += ssim(sr, gt, self.crop, y_channel=True).tolist()
-        if self.vgg is not None:
-            v["lpips_vgg"] += self.vgg(sr.to(self.device), gt.to(self.device)).double().cpu().tolist()
-        fa = fb = None
-        if self.alex is not None:
-            fa, fb = self.alex.features(sr.to(self.device)), self.alex.features(gt.to(self.device))
-        seq_sr, seq_gt = sr, gt
-        if self.prev is not None:
-            seq_sr, seq_gt = torch.cat([self.prev[0], sr]), torch.cat([self.prev[1], gt])
-            if fa is not None:
-                fa = [torch.cat([p, f]) for p, f in zip(self.prev[2], fa)]
-                fb = [torch.cat([p, f]) for p, f in zip(self.prev[3], fb)]
-        if len(seq_sr) >= 2:      # every transition t -> t+1, the one across chunks included
-            pairs_sr, pairs_gt = torch.stack([seq_sr[:-1], seq_sr[1:]], 1), torch.stack([seq_gt[:-1], seq_gt[1:]], 1)
-            v["tmae"] += temporal_error(pairs_sr, pairs_gt).tolist()
-            if fa is not None:
-                d_sr = self.alex.distance([f[:-1] for f in fa], [f[1:] for f in fa]).double()
-                d_gt = self.alex.distance([f[:-1] for f in fb], [f[1:] for f in fb]).double()
-                v["tlp"] += (d_sr - d_gt).abs().cpu().tolist()
-        self.prev = (sr[-1:], gt[-1:], *([[f[-1:] for f in fa], [f[-1:] for f in fb]] if fa is not None else [None, None]))
-
-
 def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_border: int, lp_vgg, lp_alex, device,
                    chunk: int, progress: bool) -> tuple[dict, dict]:
     """Run the method over every clip, write the SR frames and the tables into ``out``; (metrics, run record)."""
@@ -285,17 +249,12 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
         values = scores.values
         for i in range(n):
             row = {"clip": name, "frame": i}
-            for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg"):
+            for k in FRAME_METRICS:
                 row[k] = values[k][i] if values[k] else None
             per_frame_rows.append(row)
-        mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
-        per_clip[name] = {k: mean(values[k]) for k in values}
-        per_clip[name]["sr_ms_per_frame"] = 1000.0 * sr_seconds / n
+        per_clip[name] = {**scores.means(), "sr_ms_per_frame": 1000.0 * sr_seconds / n}
         frames_total += n
-    average = {}
-    for k in METRIC_KEYS:
-        vals = [c[k] for c in per_clip.values() if c[k] is not None]
-        average[k] = sum(vals) / len(vals) if len(vals) == len(per_clip) and vals else None
+    average = average_over_clips(per_clip, METRIC_KEYS)
     result = {"method": method,
               "average": {k: _finite(v) for k, v in average.items()},
               "clips": {c: {k: _finite(v) for k, v in row.items()} for c, row in per_clip.items()}}
@@ -310,8 +269,7 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
     atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
-    atomic_write_text(out / "per_frame.csv", csv_text(per_frame_rows, ["clip", "frame", "psnr_rgb", "ssim_rgb",
-                                                                   "psnr_y", "ssim_y", "lpips_vgg"]))
+    atomic_write_text(out / "per_frame.csv", csv_text(per_frame_rows, ["clip", "frame", *FRAME_METRICS]))
     return result, run
 
 

@@ -52,7 +52,8 @@ import torch
 
 from ..config import get_config, preset_names
 from ..diffusion import BlurringResShift
-from ..evaluation.harness import ClipScores, load_lpips_pair
+from ..evaluation.harness import load_lpips_pair
+from ..metrics.clip_scores import ClipScores
 from ..metrics import get_lpips, psnr, ssim, temporal_error, temporal_lpips
 from ..models import build_model
 from ..models.info import flop_report, parameter_report

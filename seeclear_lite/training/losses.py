@@ -4,11 +4,21 @@ The paper writes ``L = sqrt(||I^HR - I^SR||^2 + eps^2)`` without giving eps. We 
 the VSR literature (BasicSR's ``CharbonnierLoss``): ``mean(sqrt((x0_hat - x0)^2 + eps^2))`` with
 ``eps = 1e-3`` on the diffusion range [-1, 1] (i.e. 5e-4 on the [0, 1] image range): an L1 loss whose
 corner at 0 is rounded off over |error| < ~eps, so the gradient stays smooth.
+
+Beside it the kit can add a perceptual term (``optim.perceptual_weight > 0``; the paper's loss has none):
+LPIPS between x0_hat and x0, the kit's own frozen LPIPS network (AlexNet by default, so that the LPIPS-VGG
+the kit reports is not the quantity trained). ResShift's bicubic x4 model adds LPIPS to its loss the same way
+(``configs/bicx4_swinunet_lpips.yaml``). With ``optim.perceptual_t = "signal"`` its weight at step t is scaled
+by the signal left in x_t, 1 - eta_t: near 1 at t = 1, where the chain's output is made, and near 0 at t = T,
+where the network's x0 estimate should stay the MMSE-like first step (the perception-distortion trade-off,
+Blau & Michaeli 2018: perceptual pressure belongs where the output is drawn, not where it is estimated).
 """
 
 from __future__ import annotations
 
 import torch
+
+from ..metrics import get_lpips
 
 #: Charbonnier epsilon on the diffusion range [-1, 1].
 CHARBONNIER_EPS = 1e-3
@@ -31,10 +41,28 @@ def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = CHAR
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
 
 
+class PerceptualLoss:
+    """``weight * w(t) * LPIPS(x0_hat, x0)``, averaged over frames and clips (``w(t)`` = 1, or 1 - eta_t with
+    ``per_t="signal"``). Frames in the diffusion range [-1, 1]; ``t`` LongTensor[B]."""
+
+    def __init__(self, weight: float, net: str = "alex", per_t: str = "all", device=None):
+        self.weight, self.per_t = float(weight), per_t
+        self.lpips = get_lpips(net, device)
+
+    def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, diffusion) -> torch.Tensor:
+        d = self.lpips((x0_hat.float() + 1) / 2, (x0.float() + 1) / 2)              # [B] or [B, N]
+        d = d.reshape(d.shape[0], -1).mean(dim=1)                                   # per clip
+        if self.per_t == "signal":
+            d = d * (1 - diffusion.eta.to(d.device, d.dtype)[t.to(d.device)])
+        return self.weight * d.mean()
+
+
 def diffusion_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
-                   cond=None, eps: float = CHARBONNIER_EPS, return_features: bool = False):
+                   cond=None, eps: float = CHARBONNIER_EPS, return_features: bool = False,
+                   perceptual: PerceptualLoss | None = None):
     """The training loss of one batch of clips (Sec. 4.1): ``x_t = q_sample(x0, y, t, noise)`` (Eq. 25),
-    ``x0_hat = model(scale_model_input(x_t, t), y, t, cond)``, Charbonnier between x0_hat and x0.
+    ``x0_hat = model(scale_model_input(x_t, t), y, t, cond)``, Charbonnier between x0_hat and x0 (plus the
+    kit's optional :class:`PerceptualLoss`).
 
     ``x0``, ``y`` ``[B, N, 3, H, W]`` (or ``[B, 3, H, W]``) in [-1, 1]; ``t`` LongTensor[B] in 1..T. Returns the
     loss, and the decoder features with ``return_features`` (to update the CaTeGory memory across clips)."""
@@ -42,4 +70,6 @@ def diffusion_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, t: torch
     out = model(diffusion.scale_model_input(x_t, t), y, t, cond, return_features=return_features)
     x0_hat, feats = out if return_features else (out, None)
     loss = charbonnier_loss(x0_hat.float(), x0.float(), eps=eps)
+    if perceptual is not None:
+        loss = loss + perceptual(x0_hat, x0, t, diffusion)
     return (loss, feats) if return_features else loss

@@ -46,9 +46,9 @@ def fast_path(model, device, enabled: bool = True):
 
 
 def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
-    """``net(x_t, y, t) -> x0_hat`` for :meth:`BlurringResShift.sample`: scales x_t as the diffusion says and
-    calls the model with the clip's condition (Alg. 1 lines 8-40). With ``features`` (a dict) the decoder
-    features of the latest call are kept in ``features["feats"]`` for the memory update."""
+    """``net(x_t, y, t) -> x0_hat`` for :meth:`BlurringResShift.sample` (notebooks, trajectories): scales x_t as
+    the diffusion says and calls the model with the clip's condition (Alg. 1 lines 8-40). With ``features`` (a
+    dict) the decoder features of the latest call are kept in ``features["feats"]``."""
     def net(x_t, y, t):
         out = model(diffusion.scale_model_input(x_t, t), y, t, cond, return_features=features is not None)
         if features is None:
@@ -61,19 +61,38 @@ def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
 @torch.no_grad()
 def sample_clip(model, diffusion, lr01: torch.Tensor, *, form: str = "consistent",
                 generator: torch.Generator | None = None, memory=None, progress: bool = False,
-                callback: Callable | None = None):
+                callback: Callable | None = None, steps=None, x_start: torch.Tensor | None = None):
     """One batch of clips ``lr01 [B, m, 3, h, w]`` ([0, 1]) -> ``(sr01 [B, m, 3, H, W], memory for the next clip)``
     (Algorithm 1 for one clip; the memory is None for a model without CaTeGory).
 
-    The m frames of a clip go through the network together. ``sr01`` is the sampler's x0 estimate mapped to
-    [0, 1] and clamped (not quantized). ``callback(t, x_t, x0_hat)`` sees every step (trajectories)."""
+    The reverse loop lives here, where the clip's condition and the decoder features are, and takes one
+    :meth:`~seeclear_lite.diffusion.BlurringResShift.step` per network call. ``steps``: None (all T), an int
+    k (k network calls on the re-spaced schedule; 1 = the one-step estimate x0_hat(x_T)) or a descending list
+    of steps; ``x_start`` (pixels, [-1, 1]) starts the chain at that list's first step. The m frames of a clip
+    go through the network together. ``sr01`` is the last x0 estimate mapped to [0, 1] and clamped (not
+    quantized). ``callback(t, x_t, x0_hat)`` sees every step (trajectories)."""
     y = diffusion.upsample_lr(to_diffusion_range(lr01))
     cond = model.condition(lr01, y, memory)                                  # lines 5-7, 24
-    last: dict = {}
-    x0 = diffusion.sample(denoiser(model, diffusion, cond, last), y, form=form, generator=generator,
-                          progress=progress, callback=callback)              # lines 8-41
-    new_memory = model.update_memory(memory, last["feats"], cond)            # lines 42-44
-    return to_image_range(x0).clamp(0.0, 1.0), new_memory
+    ts = diffusion.chain_steps(steps, x_start is not None)
+    u_l = diffusion.to_freq(y)
+    u = diffusion.prior_sample(y, generator) if x_start is None else diffusion.to_freq(x_start.to(y.dtype))
+    pairs = list(zip(ts, ts[1:] + [0]))
+    if progress:
+        from tqdm.auto import tqdm
+
+        pairs = tqdm(pairs, desc="sampling", leave=False)
+    for t, s in pairs:                                                       # lines 8-41
+        x_t = diffusion.from_freq(u)
+        t_batch = torch.full((y.shape[0],), t, dtype=torch.long, device=y.device)
+        x0_hat, feats = model(diffusion.scale_model_input(x_t, t), y, t_batch, cond, return_features=True)
+        x0_hat = x0_hat.to(y.dtype).clamp(-1.0, 1.0)
+        if callback is not None:
+            callback(t, x_t, x0_hat)
+        if s == 0:
+            break
+        u = diffusion.step(u, diffusion.to_freq(x0_hat), u_l, t, s, form, generator)
+    new_memory = model.update_memory(memory, feats, cond)                   # lines 42-44
+    return to_image_range(x0_hat).clamp(0.0, 1.0), new_memory
 
 
 def split_clips(num_frames: int, m: int) -> list[tuple[int, int]]:
@@ -151,14 +170,18 @@ class VideoSampler:
     frames and its padding cropped off the output. ``seed`` fixes the sampler's noise (one generator for the
     video, on the model's device). ``carry_memory=False`` samples every clip from the learned memory
     (C̄, T̄) instead of the updated one: the "without memory update" ablation of notebook 06.
-    ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
+    ``steps`` (None = all T) is the number of network calls per clip on the re-spaced schedule (1 = the
+    one-step estimate). ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
     seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
     """
 
     def __init__(self, model, diffusion, clip_length: int = 5, form: str = "consistent", seed: int = 0,
-                 device=None, progress: bool = False, carry_memory: bool = True, keep_memories: bool = False):
+                 device=None, progress: bool = False, carry_memory: bool = True, keep_memories: bool = False,
+                 steps: int | None = None):
         if int(clip_length) < 1:
             raise ValueError(f"clip_length (m) must be >= 1, got {clip_length}.")
+        diffusion.timesteps(steps)                             # checked here, before any frame is read
+        self.steps = steps
         self.model, self.diffusion, self.m, self.form = model.eval(), diffusion, int(clip_length), form
         self.device = device if device is not None else next(model.parameters()).device
         self.seed, self.progress = seed, progress
@@ -182,7 +205,8 @@ class VideoSampler:
         clip = reflect_pad_time(torch.stack(buffer).to(self.device), self.m)[None]   # [1, m, 3, h, w]
         t0 = time.perf_counter()
         sr, new_memory = sample_clip(self.model, self.diffusion, clip, form=self.form, generator=gen,
-                                     memory=memory if self.carry_memory else None, progress=self.progress)
+                                     memory=memory if self.carry_memory else None, progress=self.progress,
+                                     steps=self.steps)
         sr = sr[0, :n].float().cpu()                      # crop the reflected padding back off
         self.times.append(time.perf_counter() - t0)
         if self.keep_memories and new_memory is not None:
@@ -255,16 +279,17 @@ class VideoSampler:
 
 
 def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, seed: int = 0, use_ema: bool = True,
-                              fast: bool = True):
+                              fast: bool = True, steps: int | None = None):
     """``sr = f(lr)``: a whole video ``lr [T, 3, h, w]`` in [0, 1] -> ``[T, 3, 4h, 4w]`` in [0, 1] with a trained
     checkpoint (EMA weights, the checkpoint's posterior form unless ``form``, the CPU fast path unless
-    ``fast=False``), clip by clip with memory. The SR function the evaluation harness and notebook 08 plug in;
+    ``fast=False``; ``steps`` network calls per clip, default the checkpoint's ``diffusion.steps``, else T), clip by clip with memory. The SR function the evaluation harness and notebook 08 plug in;
     ``f.sampler.times`` holds seconds per clip."""
     device = get_device(device=device)
     model, cfg, _ = load_model(checkpoint, use_ema=use_ema, device=device)
     fast_path(model, device, fast)
     sampler = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=cfg.data.clip_length,
-                           form=form or cfg.diffusion.form, seed=seed, device=device)
+                           form=form or cfg.diffusion.form, seed=seed, device=device,
+                           steps=steps if steps is not None else cfg.diffusion.steps)
 
     def super_resolve(lr: torch.Tensor) -> torch.Tensor:
         return sampler(lr)

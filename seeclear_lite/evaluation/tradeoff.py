@@ -1,0 +1,273 @@
+"""The perception-distortion plane of a checkpoint: where each way of using the same network lands.
+
+A diffusion super-resolver offers several outputs from one network (Blau & Michaeli, "The Perception-Distortion
+Tradeoff", CVPR 2018):
+
+- the **first step**: x0_hat(x_T), one network call. Trained with a pixel loss it is close to the MMSE
+  estimate E[x0 | y]: the highest PSNR the network can give, and the blurriest;
+- a **k-step chain** from the prior (the schedule re-spaced to k network calls, as ResShift and DDIM re-space):
+  a sample of p(x0 | y). An exact posterior sample has twice the MMSE's squared error, so its PSNR is about
+  3 dB lower at best; what it buys is detail (lower LPIPS) -- if the network draws believable detail;
+- the **mean of n samples**: back towards the MMSE estimate as n grows;
+- **bicubic**: the line every output must beat.
+
+:func:`tradeoff` scores all of them on the same frames with the kit's one metric loop
+(:class:`~seeclear_lite.metrics.clip_scores.ClipScores`): PSNR/SSIM on RGB and Y, LPIPS-VGG, tMAE, tLP. The
+ground truth's LPIPS features are computed once per m-frame clip and reused by every output, and every
+sampler runs through the clips in lockstep, so one pass over the data scores every point. It writes
+``tradeoff.json`` (every point: settings, network calls per clip, time, per clip and average metrics),
+``tradeoff.md`` and ``tradeoff.png`` (the PSNR-LPIPS plane; beside it, each point's gain over bicubic with the
+paper's Table 1 gains as a reference at another scale).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data.corpus import default_corpus_dir
+from ..data.datasets import FolderClips, resolve_basicsr_root
+from ..data.io import quantize, uint8_to_float
+from ..degradation import bicubic_upsample, degrade_uint8
+from ..diffusion import BlurringResShift
+from ..metrics.clip_scores import METRICS, ClipScores, average_over_clips
+from ..training.checkpoint import default_checkpoint, load_model
+from ..training.sampling import VideoSampler, fast_path
+from ..utils.device import get_device
+from ..utils.io import StagedOutput, atomic_write_png, atomic_write_text
+from .harness import check_lr_folder_scale, load_lpips_pair
+
+OUTPUTS = ("tradeoff.json", "tradeoff.md", "tradeoff.png")
+
+#: Table 1 of the paper (PSNR, LPIPS; Vid4 PSNR on Y): a reference at another scale (229 M parameters, REDS /
+#: Vimeo-90K), shown as gains over the paper's own bicubic row.
+PAPER_TABLE1 = {
+    "REDS4": {"bicubic": (26.14, 0.3519), "ResShift": (27.76, 0.2346), "SeeClear": (28.92, 0.1843)},
+    "Vid4": {"bicubic": (23.78, 0.3947), "ResShift": (24.75, 0.3166), "SeeClear": (25.63, 0.2573)},
+}
+
+
+@dataclass
+class Point:
+    """One output of the checkpoint: ``steps`` network calls per clip (0 = bicubic), ``seeds`` (several = the
+    mean of their samples), and the label the table and figure use."""
+
+    name: str
+    steps: int
+    seeds: tuple = (0,)
+    label: str = ""
+    default: bool = False
+    seconds: float = 0.0
+    clips: dict = field(default_factory=dict)
+    average: dict = field(default_factory=dict)
+
+
+def plan_points(T: int, default_steps: int, steps=None, mean_of: int = 3, seed: int = 0) -> list[Point]:
+    """The points to score: bicubic; the first step; a chain of each k in ``steps`` (default: 1, 2, the
+    default, T); the default chain with ``mean_of`` seeds one by one, and their mean."""
+    ks = sorted({1, 2, default_steps, T} if steps is None else set(steps))
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= T:
+            raise ValueError(f"--steps: each value must be an int in 1..T={T} (network calls per clip), got {k!r}.")
+    if isinstance(mean_of, bool) or not isinstance(mean_of, int) or mean_of < 1:
+        raise ValueError(f"--mean-of must be an int >= 1 (samples averaged; 1 = no mean point), got {mean_of!r}.")
+    points = [Point("bicubic", 0, (), "bicubic")]
+    for k in ks:
+        label = "first step x̂0(x_T)" if k == 1 else f"{k}-step chain"
+        points.append(Point(f"steps{k}", k, (seed,), label + (" (default)" if k == default_steps else ""),
+                            default=k == default_steps))
+    if mean_of > 1:
+        if default_steps not in ks:
+            points.append(Point(f"steps{default_steps}", default_steps, (seed,), f"{default_steps}-step chain (default)",
+                                default=True))
+        for i in range(1, mean_of):
+            points.append(Point(f"steps{default_steps}_seed{seed + i}", default_steps, (seed + i,),
+                                f"{default_steps}-step chain, seed {seed + i}"))
+        points.append(Point(f"mean{mean_of}", default_steps, tuple(seed + i for i in range(mean_of)),
+                            f"mean of {mean_of} samples"))
+    return points
+
+
+def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_frames: int | None = None, steps=None,
+             mean_of: int = 3, seed: int = 0, form: str | None = None, device=None, overwrite: bool = False,
+             progress: bool = True, log=print, fast: bool = True) -> dict:
+    """Score every point of :func:`plan_points` for ``checkpoint`` on the dataset ``gt`` (a BasicSR root or GT
+    folder; default: the corpus's validation clips) and write the results into ``out``; returns the record.
+
+    Every argument is checked before anything is written; results are staged and replace ``out``'s only
+    when complete (``overwrite``)."""
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}. Give a run's checkpoint or an exported .pt.")
+    if out is None:
+        raise ValueError("--out is required: the folder for tradeoff.json, tradeoff.md and tradeoff.png.")
+    if gt is None:
+        gt, clips = corpus_validation(clips)
+    gt_dir, lr_dir = resolve_basicsr_root(gt, lr)
+    device = get_device(device=device)
+    model, cfg, _ = load_model(path, device=device)
+    fast_path(model, device, fast)
+    diffusion = BlurringResShift.from_config(cfg.diffusion)
+    scale = int(diffusion.scale)
+    check_lr_folder_scale(lr_dir, scale)
+    source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
+    source.verify_readable()
+    default_steps = cfg.diffusion.steps or cfg.diffusion.T
+    points = plan_points(cfg.diffusion.T, default_steps, steps, mean_of, seed)
+    lp_vgg, lp_alex = load_lpips_pair(device, True, fast)
+    form = form or cfg.diffusion.form
+    t_start = time.perf_counter()
+    with StagedOutput(Path(out), OUTPUTS, overwrite, option="--out") as stage:
+        log(f"tradeoff: {path.name} on {len(source.names)} clips of {gt_dir} ({len(points)} points) -> {out}")
+        for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
+            _score_clip(name, source, points, model, diffusion, cfg, form, device, scale, lp_vgg, lp_alex)
+        for p in points:
+            p.average = average_over_clips(p.clips, METRICS)
+        record = {
+            "checkpoint": str(path), "preset": cfg.preset, "T": cfg.diffusion.T, "default_steps": default_steps,
+            "form": form, "dataset": str(gt_dir), "frames": {c: source.num_frames(c) for c in source.names},
+            "device": str(device), "kit_version": __version__, "wall_seconds": time.perf_counter() - t_start,
+            "points": [_point_record(p, source) for p in points],
+        }
+        atomic_write_text(stage.path / "tradeoff.json", json.dumps(record, indent=2) + "\n")
+        atomic_write_text(stage.path / "tradeoff.md", tradeoff_markdown(record))
+        plane_figure(record, stage.path / "tradeoff.png")
+        stage.commit()
+    log(tradeoff_markdown(record))
+    return record
+
+
+def corpus_validation(clips=None):
+    """(root, clip names) of the corpus's validation split (``data build`` writes it into the cache)."""
+    root = default_corpus_dir()
+    manifest = root / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"no corpus at {root}: build it with `python -m seeclear_lite data build`, or give "
+                                f"--gt <BasicSR root>.")
+    val = sorted(n for n, c in json.loads(manifest.read_text())["clips"].items() if c["split"] == "val")
+    return root, clips if clips is not None else val
+
+
+def _point_record(p: Point, source) -> dict:
+    d = asdict(p)
+    d["seeds"] = list(p.seeds)
+    frames = sum(source.num_frames(c) for c in source.names)
+    d["network_calls_per_clip"] = p.steps * max(1, len(p.seeds)) if p.steps else 0
+    d["ms_per_frame"] = 1000.0 * p.seconds / frames
+    return d
+
+
+def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale, lp_vgg, lp_alex) -> None:
+    """Every point on one clip, the samplers in lockstep over its m-frame clips (the GT features once per clip)."""
+    n = source.num_frames(name)
+    lr_u8 = source.load_lr(name, range(n))
+    if lr_u8 is None:
+        lr_u8 = degrade_uint8(source.load_gt(name, range(n)), scale)
+    lr = uint8_to_float(lr_u8)
+    m = cfg.data.clip_length
+    runs = {}                                          # (steps, seed) -> clip generator, shared by the points
+    for p in points:
+        for s in p.seeds:
+            if (p.steps, s) not in runs:
+                sampler = VideoSampler(model, diffusion, clip_length=m, form=form, seed=s, device=device,
+                                       steps=p.steps)
+                runs[(p.steps, s)] = [sampler.clips(lr), 0.0]
+    scores = {p.name: ClipScores(0, lp_vgg, lp_alex, device) for p in points}
+    for start in range(0, n, m):
+        stop = min(start + m, n)
+        outputs = {}
+        for key, run in runs.items():
+            t0 = time.perf_counter()
+            s0, s1, sr = next(run[0])
+            run[1] += time.perf_counter() - t0
+            assert (s0, s1) == (start, stop)
+            outputs[key] = sr
+        t0 = time.perf_counter()
+        bic = bicubic_upsample(lr[start:stop].double(), scale).float()
+        bic_seconds = time.perf_counter() - t0
+        ref = next(iter(scores.values())).reference(uint8_to_float(source.load_gt(name, range(start, stop))))
+        for p in points:
+            if p.steps == 0:
+                sr, p.seconds = bic, p.seconds + bic_seconds
+            else:
+                sr = torch.stack([outputs[(p.steps, s)] for s in p.seeds]).mean(0)
+            scores[p.name].add(quantize(sr.clamp(0, 1)), ref)
+    for p in points:
+        if p.steps:
+            p.seconds += sum(runs[(p.steps, s)][1] for s in p.seeds)
+        p.clips[name] = scores[p.name].means()
+
+
+def tradeoff_markdown(record: dict) -> str:
+    """One row per point: averages and the gain over bicubic (PSNR Y, LPIPS)."""
+    bic = next(p for p in record["points"] if p["steps"] == 0)["average"]
+    head = ("| output | calls/clip | PSNR Y | Δ vs bicubic | SSIM Y | LPIPS VGG | Δ vs bicubic | tMAE ×255 | tLP ×100 "
+            "| ms/frame |")
+    lines = [f"checkpoint `{Path(record['checkpoint']).name}` ({record['preset']}, T = {record['T']}, default "
+             f"{record['default_steps']} steps) on {', '.join(f'{c} ({n})' for c, n in record['frames'].items())}",
+             "", head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in record["points"]:
+        a = p["average"]
+        lines.append(f"| {'**' + p['label'] + '**' if p['default'] else p['label']} | {p['network_calls_per_clip']} "
+                     f"| {a['psnr_y']:.2f} | {a['psnr_y'] - bic['psnr_y']:+.2f} | {a['ssim_y']:.4f} "
+                     f"| {a['lpips_vgg']:.4f} | {a['lpips_vgg'] - bic['lpips_vgg']:+.4f} | {a['tmae'] * 255:.2f} "
+                     f"| {a['tlp'] * 100:.2f} | {p['ms_per_frame']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plane_figure(record: dict, path=None):
+    """The PSNR-LPIPS plane of a :func:`tradeoff` record (left) and every point's gain over bicubic beside the
+    paper's Table 1 gains (right; another scale: a direction, not a target). Written to ``path`` as PNG."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    pts = record["points"]
+    bic = next(p for p in pts if p["steps"] == 0)["average"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.4))
+    chain = sorted((p for p in pts if p["steps"] and len(p["seeds"]) == 1 and "_seed" not in p["name"]),
+                   key=lambda p: p["steps"])
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    ax.plot([p["average"]["psnr_y"] for p in chain], [p["average"]["lpips_vgg"] for p in chain], "-", color="C0",
+            alpha=0.5, zorder=1)
+    for p in pts:
+        a = p["average"]
+        style = ("s", "k", 70) if p["steps"] == 0 else ("D", "C3", 60) if len(p["seeds"]) > 1 else \
+            ("o", "C0", 22) if "_seed" in p["name"] else ("^", "C2", 80) if p["steps"] == 1 else ("o", "C0", 60)
+        ax.scatter(a["psnr_y"], a["lpips_vgg"], marker=style[0], color=style[1], s=style[2], zorder=2,
+                   edgecolors="k" if p["default"] else "none", linewidths=1.5)
+        if "_seed" not in p["name"]:
+            ax.annotate(p["label"], (a["psnr_y"], a["lpips_vgg"]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)
+        if p["steps"]:
+            bx.scatter(a["psnr_y"] - bic["psnr_y"], a["lpips_vgg"] - bic["lpips_vgg"], marker=style[0],
+                       color=style[1], s=style[2] * 0.7)
+    ax.set_xlabel("PSNR Y (dB)  → less distortion")
+    ax.set_ylabel("LPIPS VGG  ↓ more perceptual quality")
+    ax.set_title(f"{Path(record['checkpoint']).name}: one network, several outputs", fontsize=10)
+    for ds, rows in PAPER_TABLE1.items():
+        b = rows["bicubic"]
+        for method, (ps, lp) in rows.items():
+            if method != "bicubic":
+                bx.scatter(ps - b[0], lp - b[1], marker="*", s=120, color="C1" if method == "SeeClear" else "C7")
+                bx.annotate(f"paper {method} ({ds})", (ps - b[0], lp - b[1]), textcoords="offset points",
+                            xytext=(5, 3), fontsize=7)
+    bx.axhline(0, color="k", lw=0.8)
+    bx.axvline(0, color="k", lw=0.8)
+    bx.set_xlabel("Δ PSNR over bicubic (dB)")
+    bx.set_ylabel("Δ LPIPS over bicubic")
+    bx.set_title("gain over bicubic; ★ the paper's Table 1 (another scale)", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        atomic_write_png(path, fig)
+        plt.close(fig)
+    return fig
