@@ -120,7 +120,7 @@ def test_export_refuses_to_overwrite_and_names_missing_runs(run, tmp_path, capsy
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         export_run(tmp_path / "norun", tmp_path / "x.pt", **QUIET)
     assert cli(["export", "--run", str(tmp_path / "norun"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "no checkpoint" in capsys.readouterr().out
+    assert "no checkpoint" in capsys.readouterr().err
     assert cli(["export", "--run", str(run), "--out", str(tmp_path / "c.pt"), "--no-score", "--which", "latest"]) == 0
     assert (tmp_path / "c.pt").is_file() and (tmp_path / "c.json").is_file()
 
@@ -145,6 +145,6 @@ def test_rescore_adds_lpips_and_keeps_the_earlier_validation(run, tmp_path, caps
     assert 0 < m["lpips_vgg"] < 1 and m["psnr_rgb"] == rec["earlier_validations"][0]["average"]["model"]["psnr_rgb"]
     assert json.loads((tmp_path / "m.json").read_text())["validation"]["lpips"] is True
     assert cli(["export", "--rescore", str(tmp_path / "nothing.pt")]) == 2
-    assert "rescore needs an export" in capsys.readouterr().out
+    assert "rescore needs an export" in capsys.readouterr().err
     assert cli(["export", "--rescore", str(tmp_path / "m.pt"), "--out", str(tmp_path / "x.pt")]) == 2
     assert cli(["export", "--run", str(run)]) == 2

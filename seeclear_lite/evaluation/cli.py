@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 from ..config import POSTERIOR_FORMS
+from ..training.checkpoint import default_checkpoint
+from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .harness import evaluate
 
 
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="reverse step of the sampler (default: the checkpoint's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")
-    parser.add_argument("--out", type=Path, required=True, help="results folder")
+    parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped on each side before "
                                                                    "PSNR/SSIM (default 0, as the paper)")
@@ -49,11 +51,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        evaluate(args.gt, args.out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
-                 crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
-                 use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
-                 progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+        out = output_option(args.out, "--out")
+        check_seed(args.seed)
+        checkpoint = args.checkpoint
+        if args.method == "checkpoint" and checkpoint is None:
+            checkpoint = default_checkpoint()
+        refuse_overlap(out, "--out", [("--gt", args.gt), ("--lr", args.lr),
+                                      ("--checkpoint", checkpoint if args.method == "checkpoint" else None)])
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out} is a file; give a folder.")
+        with FolderLock(out, "--out", "evaluate"):
+            evaluate(args.gt, out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
+                     crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
+                     use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
+                     progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:      # an allocation beyond this machine's memory: one line, earlier results kept
+        text = str(err).lower()
+        if "out of memory" not in text and "alloc" not in text:
+            raise
+        print(f"error: the frames of {args.gt} do not fit in memory on this machine for --method {args.method} "
+              f"({str(err).strip().splitlines()[0][:120]}); evaluate smaller frames (crop or downscale them), or "
+              f"super-resolve them first with `sample`, which tiles large frames.", file=sys.stderr)
         return 2
     return 0

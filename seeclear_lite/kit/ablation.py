@@ -40,6 +40,7 @@ from scipy import stats
 
 from ..config import ConfigError, TrainConfig, get_config, get_model_config, parse_override
 from ..data.io import quantize
+from ..data.samples import sample_root
 from ..diffusion import BlurringResShift
 from ..metrics import get_lpips, psnr, ssim, temporal_error, temporal_lpips
 from ..models import build_model
@@ -47,6 +48,7 @@ from ..training.engine import Trainer
 from ..training.sampling import VideoSampler
 from ..training.validation import build_dataset
 from ..utils.io import atomic_write_text
+from ..utils.lock import FolderLock, LockedError, output_option, refuse_overlap
 from ..utils.params import count_parameters
 
 #: Metric key -> (higher is better?, label).
@@ -501,24 +503,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default: the size's)")
     parser.add_argument("--rows", nargs="+", default=None, help="only these rows")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side, one thread each (default 1)")
-    parser.add_argument("--out", type=Path, default=None, help="run folders (default: runs/claims/<study>)")
+    parser.add_argument("--out", default=None, help="run folders (default: runs/claims/<study>)")
     parser.add_argument("--json", type=Path, default=None, help="write the study's JSON here as well")
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS and tLP")
 
 
 def main(args: argparse.Namespace) -> int:
-    out = args.out if args.out is not None else Path("runs") / "claims" / args.study
     if args.jobs < 1:
         print(f"error: --jobs must be >= 1, got {args.jobs}.", file=sys.stderr)
         return 2
     try:
-        summary = run_study(args.study, args.seeds, out, size=args.size, steps=args.steps, jobs=args.jobs,
-                            lpips=not args.no_lpips, rows=args.rows)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+        out = output_option(args.out, "--out") if args.out is not None else Path("runs") / "claims" / args.study
+        if args.json is not None:
+            refuse_overlap(output_option(args.json, "--json"), "--json", [("the sample clips", sample_root())])
+        refuse_overlap(out, "--out", [("the sample clips", sample_root())])
+        if args.steps is not None and args.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {args.steps}.")
+        with FolderLock(out, "--out", "ablate"):
+            summary = run_study(args.study, args.seeds, out, size=args.size, steps=args.steps, jobs=args.jobs,
+                                lpips=not args.no_lpips, rows=args.rows)
+            text = json.dumps(summary, indent=1) + "\n"
+            atomic_write_text(out / "summary.json", text)
+    except (ConfigError, ValueError, FileNotFoundError, NotADirectoryError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    text = json.dumps(summary, indent=1) + "\n"
-    atomic_write_text(out / "summary.json", text)
     if args.json is not None:
         atomic_write_text(args.json, text)
     print(markdown(summary), end="")

@@ -13,16 +13,21 @@ it on every notebook).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..utils.device import PROFILES, resolve_profile
-from ..utils.io import atomic_write_text
+from ..utils.io import StagedOutput, atomic_write_text, clean_stale
+from ..utils.lock import FolderLock, LockedError, refuse_overlap
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+PACKAGE_DIR = REPO_ROOT / "seeclear_lite"
 
 #: Parameters every notebook receives, per profile (RESULTS_DIR is added at run time).
 RUN_PARAMETERS: dict[str, dict] = {profile: {"PROFILE": profile} for profile in PROFILES}
@@ -49,9 +54,7 @@ def parameters_for(notebook: Path, profile: str, results_dir: Path | str) -> dic
 
 def notebook_parameter_names(notebook: Path) -> set[str]:
     """Names assigned in the notebook's ``parameters`` cell, as papermill parses them."""
-    import papermill
-
-    return set(papermill.inspect_notebook(str(notebook)).keys())
+    return set(import_papermill().inspect_notebook(str(notebook)).keys())
 
 
 def check_parameters(notebook: Path, params: dict) -> None:
@@ -103,15 +106,23 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
     """Execute the notebooks; return the summary dict (also written to ``out/summary.json``).
 
     ``extra``: parameters set in every notebook of the run whose parameters cell defines them. Running a
-    subset into an existing results folder keeps the summary entries of the other notebooks."""
-    import papermill
+    subset into an existing results folder keeps the summary entries of the other notebooks.
 
+    ``out`` is locked for the run (a second ``run`` into it stops at once), and the notebooks execute into a
+    staging folder inside it: when every notebook ran, their executed copies, figures and summaries replace the
+    earlier ones; when one fails (or the run is interrupted), nothing of the earlier results changes and this run's
+    notebooks, the failed one with its traceback, go to ``out/failed-<time>/`` with a summary of this run alone."""
+    papermill = import_papermill()
     profile = resolve_profile(None if profile == "auto" else profile)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if out is not None and not str(out).strip():
+        raise ValueError("--out is empty: give a folder name, e.g. --out results/mine (an empty path would write into "
+                         "the current folder).")
     # absolute: the kernels run in the notebooks' folder, where a relative RESULTS_DIR would point elsewhere
     out = Path(out).resolve() if out is not None else REPO_ROOT / "results" / f"{profile}-{stamp}"
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is a file; give a folder for the results.")
+    refuse_overlap(out, "--out", [("the notebooks folder", notebook_dir), ("the package", PACKAGE_DIR)])
     every = list_notebooks(notebook_dir)
     notebooks = [nb for nb in every if any(nb.stem.startswith(o) for o in only)] if only else every
     if not notebooks:
@@ -122,40 +133,99 @@ def run_sequence(profile: str = "auto", out: Path | str | None = None, only: lis
         check_parameters(nb, params)
     if extra:
         add_extra_parameters(plan, extra)
-    out.mkdir(parents=True, exist_ok=True)
-
-    print(f"Running {len(plan)} notebooks at profile '{profile}' into {out}", flush=True)
-    summary = {"profile": profile, "started": stamp, "results_dir": str(out),
-               "notebooks": _earlier_entries(out, profile, {nb.name for nb, _ in plan})}
-    ok = True
-    for i, (nb, params) in enumerate(plan, 1):
-        print(f"[{i}/{len(plan)}] {nb.name} ...", flush=True)
-        t0 = time.perf_counter()
-        entry = {"notebook": nb.name, "output": str(out / nb.name), "parameters": params}
+    with FolderLock(out, "--out", "run"):
+        clean_stale(out, StagedOutput.STAGING_PREFIX + "*")
+        stage = Path(tempfile.mkdtemp(prefix=f"{StagedOutput.STAGING_PREFIX}{os.getpid()}-", dir=out))
         try:
-            papermill.execute_notebook(str(nb), str(out / nb.name), parameters=params, kernel_name="python3",
-                                       cwd=str(nb.parent), progress_bar=True, log_output=False,
-                                       execution_timeout=CELL_TIMEOUT_S[profile])
-            entry["status"] = "ok"
-        except Exception as err:  # keep going? no: later notebooks build on earlier ones
-            entry["status"] = "failed"
-            entry["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-            ok = False
-        entry["seconds"] = round(time.perf_counter() - t0, 1)
-        result_file = out / f"summary_{nb.stem}.json"
-        if result_file.exists():
-            entry["results"] = json.loads(result_file.read_text())
-        summary["notebooks"] = sorted([e for e in summary["notebooks"] if e["notebook"] != nb.name] + [entry],
-                                      key=lambda e: e["notebook"])
-        reason = f" ({entry['error']})" if "error" in entry else ""
-        print(f"[{i}/{len(plan)}] {nb.name}: {entry['status']} in {entry['seconds']} s{reason}", flush=True)
-        _write_summary(out, summary)
-        if not ok:
-            break
-    summary["ok"] = ok   # this invocation's notebooks (earlier entries keep their own status)
-    _write_summary(out, summary)
-    print(f"\nResults: {out}\n  summary: {out / 'summary.md'}\n  figures: {out / 'figures'}", flush=True)
+            return _run_plan(papermill, plan, profile, stamp, out, stage)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def import_papermill():
+    """papermill, or one line saying which extra installs it."""
+    try:
+        import papermill
+    except ImportError:
+        raise ModuleNotFoundError("`run` executes the notebooks with papermill, which is not installed: install the "
+                                  "kit's notebook extra, pip install -e '.[notebooks]' (or `make venv`).") from None
+    return papermill
+
+
+def _run_plan(papermill, plan, profile: str, stamp: str, out: Path, stage: Path) -> dict:
+    for _, params in plan:
+        params["RESULTS_DIR"] = str(stage)
+    print(f"Running {len(plan)} notebooks at profile '{profile}' into {out}", flush=True)
+    summary = {"profile": profile, "started": stamp, "results_dir": str(out), "notebooks": []}
+    ok, done = True, False
+    try:
+        for i, (nb, params) in enumerate(plan, 1):
+            print(f"[{i}/{len(plan)}] {nb.name} ...", flush=True)
+            t0 = time.perf_counter()
+            entry = {"notebook": nb.name, "output": str(out / nb.name), "parameters": {**params, "RESULTS_DIR": str(out)}}
+            try:
+                papermill.execute_notebook(str(nb), str(stage / nb.name), parameters=params, kernel_name="python3",
+                                           cwd=str(nb.parent), progress_bar=True, log_output=False,
+                                           execution_timeout=CELL_TIMEOUT_S[profile])
+                entry["status"] = "ok"
+            except Exception as err:  # keep going? no: later notebooks build on earlier ones
+                entry["status"] = "failed"
+                entry["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+                ok = False
+            entry["seconds"] = round(time.perf_counter() - t0, 1)
+            result_file = stage / f"summary_{nb.stem}.json"
+            if result_file.exists():
+                entry["results"] = json.loads(result_file.read_text())
+            summary["notebooks"].append(entry)
+            reason = f" ({entry['error']})" if "error" in entry else ""
+            print(f"[{i}/{len(plan)}] {nb.name}: {entry['status']} in {entry['seconds']} s{reason}", flush=True)
+            if not ok:
+                break
+        done = True
+    finally:
+        if ok and done:      # every notebook ran: swap this run's files in, the summary keeps the others' entries
+            _relocate(stage, out)
+            _move_into(stage, out)
+            summary["notebooks"] = sorted(_earlier_entries(out, profile, {e["notebook"] for e in summary["notebooks"]})
+                                          + summary["notebooks"], key=lambda e: e["notebook"])
+            summary["ok"] = True
+            _write_summary(out, summary)
+            print(f"\nResults: {out}\n  summary: {out / 'summary.md'}\n  figures: {out / 'figures'}", flush=True)
+        else:                # the earlier results stay as they were; this run is kept apart, whole
+            failed = out / f"failed-{stamp}"
+            n = 1
+            while failed.exists():
+                n += 1
+                failed = out / f"failed-{stamp}-{n}"
+            _relocate(stage, failed)
+            os.replace(stage, failed)
+            for e in summary["notebooks"]:
+                e["output"] = str(failed / e["notebook"])
+                e["parameters"]["RESULTS_DIR"] = str(failed)
+            summary.update(results_dir=str(failed), ok=False)
+            _write_summary(failed, summary)
+            print(f"\nThis run did not finish: its notebooks and summary are in {failed}; the results already in "
+                  f"{out} are unchanged.", flush=True)
     return summary
+
+
+def _relocate(folder: Path, to: Path) -> None:
+    """Executed notebooks and JSON summaries in ``folder`` name the staging folder as RESULTS_DIR: make them name
+    ``to`` (where they end up)."""
+    old = str(folder)
+    for p in list(folder.glob("*.ipynb")) + list(folder.glob("summary_*.json")):
+        text = p.read_text()
+        if old in text:
+            atomic_write_text(p, text.replace(json.dumps(old)[1:-1], json.dumps(str(to))[1:-1]).replace(old, str(to)))
+
+
+def _move_into(stage: Path, out: Path) -> None:
+    """Every file under ``stage`` to the same place under ``out``, each by one rename (replacing the old file)."""
+    for p in sorted(stage.rglob("*")):
+        if p.is_file():
+            dest = out / p.relative_to(stage)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
 
 
 def _earlier_entries(out: Path, profile: str, rerun: set[str]) -> list[dict]:
@@ -196,8 +266,12 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    extra = dict(parse_param(t) for t in args.param)      # a bad -p is one line from the CLI (ValueError)
-    summary = run_sequence(args.profile, args.out, args.only, extra=extra)
+    try:
+        extra = dict(parse_param(t) for t in args.param)      # a bad -p is one line
+        summary = run_sequence(args.profile, args.out, args.only, extra=extra)
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, ValueError, LockedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if not summary.get("ok"):
         failed = next(e for e in summary["notebooks"] if e.get("status") == "failed")
         print(f"error: {failed['notebook']} failed: {failed.get('error', '?')} (the executed notebook with the "

@@ -18,6 +18,7 @@ lists the differences.
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
 from pathlib import Path
@@ -104,15 +105,31 @@ def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, 
                                 f"(step_XXXXXXXX.pt, best.pt); pass one of them or --resume auto.")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path} holds pickled Python objects besides tensors, which the kit never loads (loading "
+                              f"them can run code): it was not written by `train` or `export`; pass a checkpoint "
+                              f"written by the kit.") from None
     except Exception as err:
         raise CheckpointError(f"Could not read {path} as a SeeClear-lite checkpoint ({type(err).__name__}: "
-                              f"{err}). Is it a file written by `python -m seeclear_lite train`?") from err
+                              f"{_first_line(err)}): the file is damaged or not a checkpoint; pass one written by "
+                              f"`python -m seeclear_lite train` or `export`.") from None
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT_V1:
         ckpt = upgrade_v1(ckpt, path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path} is not a SeeClear-lite checkpoint of format {CHECKPOINT_FORMAT!r} "
                               f"(found {got!r}).")
+    missing = [k for k in ("config", "model") if not isinstance(ckpt.get(k), dict)]
+    if missing:
+        raise CheckpointError(f"{path} has no {' and no '.join(repr(k) for k in missing)} entry (a kit checkpoint "
+                              f"holds its config and weights): it was changed or written by other code; pass a "
+                              f"checkpoint as `train` or `export` wrote it.")
+    try:
+        TrainConfig.from_dict(ckpt["config"])
+    except (ConfigError, KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: the configuration stored in it is not valid ({_first_line(err)}); the file "
+                              f"was edited or written by other code: use a checkpoint as `train` or `export` wrote "
+                              f"it.") from None
     if check_version and ckpt.get("kit_version") != __version__:
         raise CheckpointError(f"{path} was written by SeeClear-lite {ckpt.get('kit_version')} but this is "
                               f"{__version__}: the model code may differ. Use the kit version it was trained "
@@ -126,6 +143,27 @@ def load_checkpoint(path: str | Path, expect: TrainConfig | dict | None = None, 
                                   f"{shown}\nResume with the same preset and overrides (the checkpoint's config is "
                                   f"in {config_sidecar(path).name}), or start a new run in another --out folder.")
     return ckpt
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an error's message, without terminal colour codes."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+#: What `train --resume` needs besides the weights (an export has none of it).
+RESUME_KEYS = ("ema", "optimizer", "scheduler", "step", "stage", "epoch", "batch_in_epoch", "rng")
+
+
+def check_resumable(path: str | Path) -> None:
+    """Refuse, in one line, a file that ``train --resume`` cannot continue (an export: weights only)."""
+    ckpt = load_checkpoint(path)
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing:
+        what = "an export (weights only)" if ckpt.get("exported_from") or ckpt.get("weights") else "incomplete"
+        raise CheckpointError(f"--resume {path}: the file is {what}, without the optimiser and data position a resume "
+                              f"continues from (no {missing[0]!r}); to fine-tune from its weights start a new run with "
+                              f"--init {path} instead.")
 
 
 def check_finite(state: dict, path, what: str = "weights") -> None:

@@ -34,8 +34,10 @@ from ..degradation import bicubic_upsample
 from ..diffusion import POSTERIOR_FORMS, BlurringResShift
 from ..utils import get_device
 from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
+from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .checkpoint import CheckpointError, default_checkpoint, load_model
 from .sampling import VideoSampler, fast_path, iter_frames
+from .tiling import TiledSampler, TilePlan, plan_tiles
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="a checkpoint written by `train` or `export` (default: the shipped data/checkpoints/small.pt)")
     parser.add_argument("--input", type=Path, required=True, help="folder of LR frames or an LR video file")
-    parser.add_argument("--output", type=Path, required=True, help="results folder")
+    parser.add_argument("--output", required=True, help="results folder")
     parser.add_argument("--steps", type=int, default=None,
                         help="reverse diffusion steps (must equal the model's T; default: T)")
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
@@ -60,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the GIF")
     parser.add_argument("--gif-frames", type=int, default=120,
                         help="frames in side_by_side.gif (kept in memory until the end; 0 = no GIF frames)")
+    parser.add_argument("--tile", type=int, default=None, metavar="N",
+                        help="sample in overlapping tiles of N x N LR pixels (default: only when a whole frame would "
+                             "not fit in memory, which is estimated before sampling)")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --output")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-fast", action="store_true", help="plain eager fp32 instead of the CPU fast path")
@@ -96,22 +101,51 @@ def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:
     return iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
 
 
+def weights_used(ckpt: dict, use_ema: bool) -> str:
+    """``"EMA"`` or ``"raw"``: the weights :func:`~.checkpoint.load_model` took. An export holds only EMA weights
+    (``model`` and ``ema`` are the same tensors), so it samples with EMA weights even when asked for the raw ones."""
+    ema, model = ckpt.get("ema"), ckpt.get("model") or {}
+    if ema is None:
+        return "raw"
+    if use_ema or str(ckpt.get("weights", "")).startswith("EMA"):
+        return "EMA"
+    same = bool(model) and set(model) == set(ema) and all(
+        model[k].data_ptr() == ema[k].data_ptr() or torch.equal(model[k], ema[k]) for k in model)
+    return "EMA" if same else "raw"
+
+
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
-        fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print) -> dict:
-    """The ``sample`` command as a function; returns what ``sample.json`` holds. Arguments, the checkpoint and
-    the input frames are checked before anything is written; the results go to a staging folder that replaces
-    the old ones in ``output`` only when complete."""
+        fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print, tile=None) -> dict:
+    """The ``sample`` command as a function; returns what ``sample.json`` holds. ``--output`` is locked against a
+    second writer, arguments, the checkpoint and the input frames are checked before anything is written, and the
+    results go to a staging folder that replaces the old ones in ``output`` only when complete."""
     if not fps > 0 or not math.isfinite(fps):
         raise ValueError(f"--fps must be a number > 0 (frames per second of the GIF), got {fps}.")
     if gif_frames < 0:
         raise ValueError(f"--gif-frames must be >= 0, got {gif_frames}.")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {max_frames}.")
-    output = Path(output)
-    check_output_dir(output, OUTPUTS, overwrite, option="--output")
+    check_seed(seed)
+    output = output_option(output, "--output")
     checkpoint = default_checkpoint() if checkpoint is None else checkpoint
+    refuse_overlap(output, "--output", [("--input", source), ("--checkpoint", checkpoint)])
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output {output} is a file; give a folder.")
+    with FolderLock(output, "--output", "sample"):
+        return _run(checkpoint, source, output, steps=steps, form=form, seed=seed, max_frames=max_frames,
+                    use_ema=use_ema, device=device, fps=fps, overwrite=overwrite, progress=progress,
+                    gif_frames=gif_frames, fast=fast, log=log, tile=tile)
+
+
+def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, device, fps, overwrite, progress,
+         gif_frames, fast, log, tile) -> dict:
+    check_output_dir(output, OUTPUTS, overwrite, option="--output")
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
+    weights = weights_used(ckpt, use_ema)
+    if not use_ema and weights == "EMA":
+        print(f"note: {checkpoint} holds EMA weights only (an export), so --no-ema has no other weights to use: "
+              f"sampling with the EMA weights (sample.json says so).", file=sys.stderr)
     fast_path(model, device, fast)
     T = cfg.diffusion.T
     if steps is not None and steps != T:
@@ -127,8 +161,15 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     diffusion = BlurringResShift.from_config(cfg.diffusion)
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
                            progress=progress)
+    h, w = first.shape[-2:]
+    plan = (plan_tiles(model, cfg, (h, w), device, tile=tile) if tile is not None or h * w > 32 * 32
+            else TilePlan(None, 0, float("nan"), float("nan")))     # as small as the estimate's own probes
+    if plan.tile is not None:
+        sampler = TiledSampler(sampler, plan.tile, plan.overlap)
+        log(f"note: {plan.reason}")
     log(f"sampling {total if total is not None else 'all'} frames {first.shape[-1]}x{first.shape[-2]} -> x4 on "
-        f"{device} ({T} steps, form {form!r}, clips of {cfg.data.clip_length})")
+        f"{device} ({T} steps, form {form!r}, clips of {cfg.data.clip_length}"
+        f"{f', tiles of {plan.tile} LR px' if plan.tile else ''})")
     pending: dict[int, torch.Tensor] = {}    # LR frames read but not yet written (at most one clip)
 
     def lr_frames():
@@ -139,20 +180,30 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     with StagedOutput(output, OUTPUTS, overwrite, option="--output") as stage:
         gif, n = [], 0
         t0 = time.perf_counter()
-        for i, sr in sampler.stream(lr_frames(), total):
-            bic = bicubic_upsample(pending.pop(i)[None].double()).float().clamp(0, 1)[0]
-            write_image(stage.path / "SR" / f"{i:08d}.png", sr)
-            write_image(stage.path / "bicubic" / f"{i:08d}.png", bic)
-            if len(gif) < gif_frames:
-                gif.append(torch.cat([to_uint8(bic), to_uint8(sr)], dim=-1).permute(1, 2, 0).numpy())
-            n += 1
+        try:
+            for i, sr in sampler.stream(lr_frames(), total):
+                bic = bicubic_upsample(pending.pop(i)[None].double()).float().clamp(0, 1)[0]
+                write_image(stage.path / "SR" / f"{i:08d}.png", sr)
+                write_image(stage.path / "bicubic" / f"{i:08d}.png", bic)
+                if len(gif) < gif_frames:
+                    gif.append(torch.cat([to_uint8(bic), to_uint8(sr)], dim=-1).permute(1, 2, 0).numpy())
+                n += 1
+        except RuntimeError as err:          # the estimate was short: one line, and the earlier results stay
+            text = str(err).lower()
+            if "out of memory" not in text and "alloc" not in text:
+                raise
+            raise MemoryError(f"sampling {first.shape[-1]}x{first.shape[-2]} frames ran out of memory on {device}: "
+                              f"pass --tile {max(16, (plan.tile or max(first.shape[-2:])) // 2)} (smaller tiles need "
+                              f"less), or downscale the input.") from None
         wall = time.perf_counter() - t0
         if gif:
             atomic_write_bytes(stage.path / "side_by_side.gif", encode_gif(gif, fps))
         record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
                   "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
-                  "steps": T, "form": form, "seed": seed, "ema": use_ema, "device": str(device),
+                  "steps": T, "form": form, "seed": seed, "ema": weights == "EMA", "weights": weights,
+                  "ema_requested": use_ema, "device": str(device),
                   "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
+                  "tile": {"lr_px": plan.tile, "overlap": plan.overlap} if plan.tile else None,
                   "seconds_per_frame": sum(sampler.times) / n, "wall_seconds": wall}
         atomic_write_text(stage.path / "sample.json", json.dumps(record, indent=1) + "\n")
         stage.commit()
@@ -165,8 +216,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
             max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,
-            overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames, fast=not args.no_fast)
-    except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+            overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames, fast=not args.no_fast,
+            tile=args.tile)
+    except (CheckpointError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, LockedError,
+            MemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -28,6 +28,7 @@ import datetime as _dt
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ from ..diffusion import BlurringResShift
 from ..evaluation import evaluate
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
+from ..utils.lock import LockedError, file_lock, output_option, refuse_overlap
 from ..utils.io import atomic_torch_save, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
 from .curves import training_curves
@@ -304,21 +306,32 @@ def main(args: argparse.Namespace) -> int:
     use_lpips = {"auto": None, "on": True, "off": False}[args.lpips]
     if args.rescore is not None:
         if args.run or args.out:
-            print("error: --rescore PT takes no --run / --out (it updates PT's own JSON)")
+            print("error: --rescore PT takes no --run / --out (it updates PT's own JSON)", file=sys.stderr)
             return 2
         try:
-            rescore(args.rescore, use_lpips=use_lpips, device=args.device)
-        except (FileNotFoundError, CheckpointError, ValueError) as err:
-            print(f"error: {err}")
+            with file_lock(Path(args.rescore).with_suffix(".json"), "--rescore", "export --rescore"):
+                rescore(args.rescore, use_lpips=use_lpips, device=args.device)
+        except (FileNotFoundError, NotADirectoryError, CheckpointError, ValueError, LockedError) as err:
+            print(f"error: {err}", file=sys.stderr)
             return 2
         return 0
     if not (args.run and args.out):
-        print("error: give --run RUN and --out FILE.pt (or --rescore FILE.pt)")
+        print("error: give --run RUN and --out FILE.pt (or --rescore FILE.pt)", file=sys.stderr)
         return 2
     try:
-        export_run(args.run, args.out, which=args.which, overwrite=args.overwrite, score=not args.no_score,
-                   gt=args.gt, clips=args.clips, use_lpips=use_lpips, device=args.device)
-    except (FileNotFoundError, FileExistsError, CheckpointError, ValueError) as err:
-        print(f"error: {err}")
+        out = output_option(args.out, "--out")
+        if out.suffix != ".pt":
+            raise ValueError(f"--out must name a .pt file (the JSON goes beside it), got {out}")
+        written = [out, out.with_suffix(".json"), out.with_name(out.stem + "_history.csv"),
+                   out.with_name(out.stem + "_curves.png")]
+        for p in written:
+            refuse_overlap(p, "--out", [("--run", args.run), ("--gt", args.gt)])
+        if out.parent.exists() and not out.parent.is_dir():
+            raise NotADirectoryError(f"--out {out}: {out.parent} is a file, not a folder.")
+        with file_lock(out, "--out", "export"):
+            export_run(args.run, out, which=args.which, overwrite=args.overwrite, score=not args.no_score,
+                       gt=args.gt, clips=args.clips, use_lpips=use_lpips, device=args.device)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, CheckpointError, ValueError, LockedError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

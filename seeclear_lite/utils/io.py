@@ -11,16 +11,20 @@ import csv
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from .lock import pid_alive
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: clean_stale never removes a write in flight of a live process
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -82,7 +86,7 @@ class StagedOutput:
 
     def commit(self) -> Path:
         """Move every staged output into ``out``, replacing the old one (each replacement is a rename)."""
-        trash = Path(tempfile.mkdtemp(prefix=f"{self.STAGING_PREFIX}old-", dir=self.out))
+        trash = Path(tempfile.mkdtemp(prefix=f"{self.STAGING_PREFIX}old-{os.getpid()}-", dir=self.out))
         for name in self.outputs:
             new, old = self.path / name, self.out / name
             if not new.exists():
@@ -108,10 +112,24 @@ def check_output_dir(out: Path, outputs, overwrite: bool, option: str = "--out")
                               f"them, or choose another {option} folder.")
 
 
+#: The owner's pid in the name of a staging folder (``.staging-[old-]<pid>-...``) or a temp file (``.<name>.<pid>-...tmp``).
+_OWNER = re.compile(r"^\.staging-(?:old-)?(\d+)-|^\..*\.(\d+)-[^.]*\.tmp$")
+
+
+def stale_owner(name: str) -> int | None:
+    """The pid that made a staging folder or temp file called ``name``, or None (an old name without one)."""
+    m = _OWNER.match(name)
+    return int(m.group(1) or m.group(2)) if m else None
+
+
 def clean_stale(folder: Path, pattern: str) -> list[Path]:
-    """Remove what an interrupted write left in ``folder`` (files or folders matching ``pattern``)."""
+    """Remove what an interrupted write left in ``folder`` (files or folders matching ``pattern``); a file or
+    folder whose name carries the pid of a process still running (this one included) is in use and is kept."""
     removed = []
     for p in Path(folder).glob(pattern):
+        owner = stale_owner(p.name)
+        if owner is not None and (owner == os.getpid() or pid_alive(owner)):
+            continue
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         removed.append(p)
     return removed
