@@ -17,18 +17,34 @@ from einops import rearrange
 from torch import nn
 
 
-def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
-    """``[B, H, W, C] -> [B * nW, ws * ws, C]`` (windows in row-major order, tokens row-major inside)."""
-    h, w = x.shape[1:3]
-    if h % ws or w % ws:
-        raise ValueError(f"window_partition: a {h}x{w} map is not divisible by the window size {ws}; "
-                         f"pad it to a multiple of {ws} first.")
-    return rearrange(x, "b (i r) (j s) c -> (b i j) (r s) c", r=ws, s=ws)
+def _window_patterns(n: int) -> tuple[str, str]:
+    """einops patterns of ``n`` windowed axes: ``b (n0 w0) (n1 w1) ... c`` and ``(b n0 n1 ...) (w0 w1 ...) c``."""
+    grid, inside = [f"n{i}" for i in range(n)], [f"w{i}" for i in range(n)]
+    cut = " ".join(f"({g} {w})" for g, w in zip(grid, inside))
+    return f"b {cut} c", f"(b {' '.join(grid)}) ({' '.join(inside)}) c"
 
 
-def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: ``[B * nW, ws * ws, C] -> [B, H, W, C]``."""
-    return rearrange(windows, "(b i j) (r s) c -> b (i r) (j s) c", i=h // ws, j=w // ws, r=ws)
+def window_partition(x: torch.Tensor, ws) -> torch.Tensor:
+    """``[B, H, W, C] -> [B * nW, ws * ws, C]`` (windows in row-major order, tokens row-major inside).
+
+    ``ws`` is an int (the same size on every axis between B and C) or one size per axis: MFSA cuts a clip
+    ``[B, T, H, W, C]`` into 3-D windows ``(wt, wh, ww)`` with the same function."""
+    sizes = x.shape[1:-1]
+    win = (ws,) * len(sizes) if isinstance(ws, int) else tuple(ws)
+    if any(n % k for n, k in zip(sizes, win)):
+        raise ValueError(f"window_partition: a {'x'.join(map(str, sizes))} map is not divisible by the window size "
+                         f"{ws}; pad it to a multiple of {ws} first.")
+    before, after = _window_patterns(len(win))
+    return rearrange(x, f"{before} -> {after}", **{f"w{i}": k for i, k in enumerate(win)})
+
+
+def window_reverse(windows: torch.Tensor, ws, *size: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``[B * nW, ws * ws, C] -> [B, H, W, C]`` for ``size = (H, W)``
+    (``ws`` and ``size`` with one entry per axis: ``(T, H, W)`` for a clip)."""
+    win = (ws,) * len(size) if isinstance(ws, int) else tuple(ws)
+    before, after = _window_patterns(len(win))
+    axes = {f"n{i}": n // k for i, (n, k) in enumerate(zip(size, win))}
+    return rearrange(windows, f"{after} -> {before}", **axes, **{f"w{i}": k for i, k in enumerate(win)})
 
 
 def relative_position_index(ws: int) -> torch.Tensor:

@@ -40,19 +40,8 @@ from einops import rearrange
 from torch import nn
 
 from ..blocks.attention import FeedForward, MultiHeadAttention
+from ..blocks.window_attention import window_partition, window_reverse
 from ._cond import clip_shape, require
-
-
-def window_partition(x: torch.Tensor, win: tuple[int, int, int]) -> torch.Tensor:
-    """[B, T, H, W, C] (T, H, W multiples of ``win``) -> windows [B, nW, wt·wh·ww, C]."""
-    wt, wh, ww = win
-    return rearrange(x, "b (nt t) (nh h) (nw w) c -> b (nt nh nw) (t h w) c", t=wt, h=wh, w=ww)
-
-
-def window_reverse(w: torch.Tensor, win: tuple[int, int, int], size: tuple[int, int, int]) -> torch.Tensor:
-    """Inverse of :func:`window_partition`: [B, nW, L, C] -> [B, T, H, W, C]."""
-    (wt, wh, ww), (T, H, W) = win, size
-    return rearrange(w, "b (nt nh nw) (t h w) c -> b (nt t) (nh h) (nw w) c", nt=T // wt, nh=H // wh, t=wt, h=wh)
 
 
 def _region_ids(padded: int, w: int, s: int) -> torch.Tensor:
@@ -157,7 +146,7 @@ class MultiFrameSelfAttention(nn.Module):
         pad = pad[0][:, None, None] | pad[1][None, :, None] | pad[2][None, None, :]
         pad = torch.roll(pad, shifts=tuple(-s for s in shifts), dims=(0, 1, 2))
         ids = ids.masked_fill(pad, -1)
-        ids = window_partition(ids[None, ..., None], win)[0, ..., 0]     # [nW, L]
+        ids = window_partition(ids[None, ..., None], win)[..., 0]       # [nW, L]
         q, k = ids[:, :, None], ids[:, None, :]
         allowed = (k >= 0) & ((q == k) | (q < 0))                        # padded queries: any valid key
         mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, float("-inf")).to(device)
@@ -178,11 +167,12 @@ class MultiFrameSelfAttention(nn.Module):
         xn = F.pad(self.norm1(X), (0, 0, 0, size[2] - w, 0, size[1] - h, 0, size[0] - N))
         xn = torch.roll(xn, shifts=tuple(-s for s in shifts), dims=(1, 2, 3))
         mask = self.attention_mask(N, h, w, f.device, f.dtype)
-        return x, window_partition(xn, win), mask, (B, N, C, h, w, win, shifts, size)
+        windows = window_partition(xn, win).unflatten(0, (B, -1))        # [B, nW, L, C]
+        return x, windows, mask, (B, N, C, h, w, win, shifts, size)
 
     def forward(self, f: torch.Tensor, cond) -> torch.Tensor:
         x, windows, mask, (B, N, C, h, w, win, shifts, size) = self._windows(f, cond)
-        y = window_reverse(self.attn(windows, attn_mask=mask), win, size)
+        y = window_reverse(self.attn(windows, attn_mask=mask).flatten(0, 1), win, *size)
         y = torch.roll(y, shifts=shifts, dims=(1, 2, 3))[:, :N, :h, :w]
         y = x + y                                                        # residual on F̂
         if self.mlp is not None:
@@ -208,6 +198,7 @@ class MultiFrameSelfAttention(nn.Module):
             li = ((pos[0] % win[0]) * win[1] + pos[1] % win[1]) * win[2] + pos[2] % win[2]
             full = probs.new_zeros(B, probs.shape[1], probs.shape[-1], self.heads)
             full[:, wi] = probs[:, wi, :, li, :].transpose(1, 2)
-            full = torch.roll(window_reverse(full, win, size), shifts=shifts, dims=(1, 2, 3))[:, :N, :h, :w]
+            full = window_reverse(full.flatten(0, 1), win, *size)
+            full = torch.roll(full, shifts=shifts, dims=(1, 2, 3))[:, :N, :h, :w]
             maps.append(full.permute(0, 4, 1, 2, 3))
         return torch.stack(maps)
