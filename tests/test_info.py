@@ -91,4 +91,4 @@ def test_info_flops_cli(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["flops"]["size"] == 64 and report["flops"]["flops_per_frame"] > 0
     assert cli_main(["info", "--config", "tiny", "--flops", "--size", "30"]) == 2
-    assert "multiple of 4" in capsys.readouterr().out
+    assert "multiple of 4" in capsys.readouterr().err

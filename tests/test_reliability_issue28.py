@@ -21,7 +21,9 @@ from training_helpers import MICRO, micro_config
 
 from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
+from seeclear_lite.data.io import read_image as read
 from seeclear_lite.training import train
+from seeclear_lite.training.checkpoint import SHIPPED_CHECKPOINT as SHIPPED
 from seeclear_lite.utils.io import clean_stale
 from seeclear_lite.utils.lock import LOCK_NAME, FolderLock, LockedError
 
@@ -262,3 +264,242 @@ def test_an_empty_output_path_is_refused(argv, capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and ("is empty" in err or "give --run" in err), err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# ------------------------------------------------------------------------------ frames in true order
+def _frames(folder, names, size=8):
+    folder.mkdir(parents=True, exist_ok=True)
+    from seeclear_lite.data.io import write_image
+
+    for i, n in enumerate(names):
+        write_image(folder / n, torch.full((3, size, size), (i + 1) / 40.0))
+    return folder
+
+
+def test_frames_are_read_in_natural_order_and_debris_is_skipped(tmp_path):
+    from seeclear_lite.data.io import list_frames, read_image
+
+    names = [f"frame{i}.png" for i in range(1, 13)]
+    clip = _frames(tmp_path / "clip", names)
+    (clip / "._frame1.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")     # macOS debris
+    (clip / ".ipynb_checkpoints").mkdir()
+    got = list_frames(clip)
+    assert [p.name for p in got] == names
+    assert [round(float(read_image(p).mean()) * 40) for p in got] == list(range(1, 13))
+
+
+@pytest.mark.parametrize("names, words", [(["00000000.png", "00000001.png", "cover.png"], "mix numbered"),
+                                          (["a1.png", "a2.png", "b3.png"], "two patterns"),
+                                          (["frame1.png", "frame01.png"], "are both frame 1")])
+def test_a_clip_with_mixed_or_duplicate_frame_names_is_refused(tmp_path, capsys, run_dir, names, words):
+    clip = _frames(tmp_path / "clip", names)
+    one_line_error(capsys, cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input",
+                                str(clip), "--output", str(tmp_path / "o"), "--no-progress"]), words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_sample_writes_frames_in_time_order(run_dir, tmp_path):
+    names = [f"frame{i}.png" for i in range(1, 13)]
+    clip = _frames(tmp_path / "clip", names)
+    out = tmp_path / "o"
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input", str(clip), "--output",
+                str(out), "--no-progress", "--gif-frames", "0"]) == 0
+    from seeclear_lite.data.io import read_image
+
+    means = [round(float(read_image(out / "bicubic" / f"{i:08d}.png").mean()) * 40) for i in range(12)]
+    assert means == list(range(1, 13))                                  # bicubic/00000001.png is frame2
+
+
+# ------------------------------------------------------------------------------ tracebacks become one line
+def _export(run_dir, tmp_path):
+    from seeclear_lite.training.export import export_run
+
+    out = tmp_path / "exp.pt"
+    export_run(run_dir, out, score=False, log=lambda *a, **k: None)
+    return out
+
+
+def test_checkpoint_files_that_are_not_the_kits(run_dir, lr_clip, tmp_path, capsys):
+    ck = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    s = ["sample", "--input", str(lr_clip), "--output", str(tmp_path / "o"), "--no-progress", "--checkpoint"]
+    no_config = tmp_path / "noconfig.pt"
+    torch.save({k: v for k, v in ck.items() if k != "config"}, no_config)
+    one_line_error(capsys, cli(s + [str(no_config)]), "noconfig.pt", "no 'config' entry")
+    bad_value = tmp_path / "badvalue.pt"
+    torch.save({**ck, "config": {**ck["config"], "seed": -5}}, bad_value)
+    one_line_error(capsys, cli(s + [str(bad_value)]), "badvalue.pt", "seed must be >= 0")
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"obj": Path("x")}, pickled)
+    err = one_line_error(capsys, cli(s + [str(pickled)]), "pickled.pt", "pickled Python objects")
+    assert "\x1b[" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_of_an_export_points_to_init_and_init_fine_tunes_it(run_dir, tmp_path, capsys):
+    exp = _export(run_dir, tmp_path)
+    one_line_error(capsys, cli(["train", "--config", "tiny", *MICRO, "--out", str(tmp_path / "ft"), "--resume",
+                                str(exp)]), "an export", f"--init {exp}")
+    assert not (tmp_path / "ft").exists()
+    out = tmp_path / "ft"
+    assert cli(["train", "--config", "tiny", *MICRO, "stages.0.steps=1", "--init", str(exp), "--out", str(out)]) == 0
+    record = json.loads((out / "init.json").read_text())
+    assert record["weights"] == "EMA" and record["init_from"] == str(exp)
+    ck = torch.load(out / "checkpoints" / "step_00000001.pt", weights_only=True)
+    assert ck["step"] == 1 and ck["optimizer"]["state"]                # a fresh run: one step of a new optimiser
+    src = torch.load(exp, weights_only=True)["ema"]
+    moved = [k for k, v in ck["model"].items() if v.is_floating_point() and not torch.allclose(v, src[k].float(), atol=0.05)]
+    assert len(moved) < len(src) // 2                                  # one step from the export's weights
+    one_line_error(capsys, cli(["train", "--config", "tiny", *MICRO, "model.channels=16", "--init", str(exp), "--out",
+                                str(tmp_path / "ft2")]), "its model differs", "model.channels")
+
+
+def test_sample_records_the_weights_it_used(run_dir, lr_clip, tmp_path, capsys):
+    exp = _export(run_dir, tmp_path)
+    assert cli(["sample", "--checkpoint", str(exp), "--input", str(lr_clip), "--output", str(tmp_path / "o"),
+                "--no-ema", "--no-progress", "--gif-frames", "0"]) == 0
+    assert "EMA weights only" in capsys.readouterr().err
+    rec = json.loads((tmp_path / "o" / "sample.json").read_text())
+    assert rec["ema"] is True and rec["weights"] == "EMA" and rec["ema_requested"] is False
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input", str(lr_clip),
+                "--output", str(tmp_path / "o2"), "--no-ema", "--no-progress", "--gif-frames", "0"]) == 0
+    assert json.loads((tmp_path / "o2" / "sample.json").read_text())["weights"] == "raw"
+
+
+def test_run_without_papermill_names_the_extra(monkeypatch, capsys, tmp_path):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_papermill(name, *a, **k):
+        if name == "papermill":
+            raise ImportError("No module named 'papermill'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_papermill)
+    one_line_error(capsys, cli(["run", "--profile", "smoke", "--out", str(tmp_path / "r")]), "[notebooks]")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_read_only_cache_fails_before_any_download(monkeypatch, tmp_path, capsys):
+    import errno as _errno
+    from seeclear_lite.data import cli as data_cli
+    from seeclear_lite.utils import cache
+
+    def read_only(*a, **k):
+        raise OSError(_errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(cache.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(data_cli, "build_corpus", lambda *a, **k: pytest.fail("downloaded"))
+    monkeypatch.setenv("SEECLEAR_CACHE", str(tmp_path / "ro"))
+    one_line_error(capsys, cli(["data", "build"]), "cannot be written", "Read-only", "SEECLEAR_CACHE")
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    one_line_error(capsys, cli(["data", "build", "--cache", str(afile)]), "is a file")
+    one_line_error(capsys, cli(["data", "samples", "--cache", str(tmp_path / "none"), "--out", str(tmp_path / "s")]),
+                   "has no clip")
+    assert afile.read_text() == "keep" and not (tmp_path / "s").exists()
+
+
+# ------------------------------------------------------------------------------ settings and messages
+def test_values_that_would_be_ignored_or_wrap_are_refused(run_dir, lr_clip, tmp_path, capsys):
+    one_line_error(capsys, cli(["train", "--config", "tiny", *MICRO, f"data.root={tmp_path}", "--out",
+                                str(tmp_path / "t")]), "data.root", "is not read", "data.source=basicsr")
+    ck = str(run_dir / "checkpoints" / "best.pt")
+    for seed in ("-1", str(2**63)):
+        one_line_error(capsys, cli(["sample", "--checkpoint", ck, "--input", str(lr_clip), "--output",
+                                    str(tmp_path / "o"), "--seed", seed]), "--seed must be an integer from 0")
+    one_line_error(capsys, cli(["info", "--config", "tiny", "--flops", "--steps", "-1"]), "--steps must be")
+    binary = tmp_path / "f.yaml"
+    binary.write_bytes(bytes(range(256)))
+    one_line_error(capsys, cli(["train", "--config", "tiny", "--config-file", str(binary), "--out",
+                                str(tmp_path / "t")]), "f.yaml", "not a text file")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "o").exists()
+
+
+def test_image_and_video_files_that_are_not_what_their_names_say(run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    clip = tmp_path / "cmyk"
+    clip.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).convert("CMYK").save(clip / "00000000.jpg")
+    s = ["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--output", str(tmp_path / "o"), "--input"]
+    one_line_error(capsys, cli(s + [str(clip)]), "00000000.jpg", "CMYK", "RGB")
+    fake = tmp_path / "video.mp4"
+    fake.write_text("not a video")
+    one_line_error(capsys, cli(s + [str(fake)]), "video.mp4", "cannot be decoded as a video")
+
+
+def test_interrupted_training_from_a_config_file_prints_a_resume_command_that_works(tmp_path):
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text("optim:\n  lr: 0.002\n")
+    out = tmp_path / "run"
+    p = spawn("train", "--config", "tiny", *MICRO, "stages.0.steps=100000", "runtime.ckpt_every=1",
+              "--config-file", str(cfg_file), "--out", str(out))
+    wait_for(lambda: list((out / "checkpoints").glob("step_*.pt")) or p.poll() is not None)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and f"--config-file {cfg_file}" in err, err
+    again = err.strip().split("Continue with: ")[1].replace("python -m seeclear_lite ", "").replace("stages.0.steps=100000",
+                                                                                                 "stages.0.steps=1")
+    import shlex
+
+    argv = shlex.split(again)
+    assert cli(argv[:argv.index("--resume")] + ["--resume", "auto", "--print-config"]) == 0
+
+
+# ------------------------------------------------------------------------------ size and memory: tiling
+def test_a_frame_too_large_for_memory_is_refused_with_the_size_that_fits(run_dir):
+    from seeclear_lite.training.checkpoint import load_model
+    from seeclear_lite.training.tiling import measure_cost, plan_tiles
+
+    model, cfg, _ = load_model(run_dir / "checkpoints" / "best.pt")
+    cost = measure_cost(model, cfg.data.clip_length, torch.device("cpu"))
+    with pytest.raises(MemoryError, match=r"frames up to about \d+x\d+ fit"):
+        plan_tiles(model, cfg, (3000, 4000), torch.device("cpu"), budget=2**30, cost=cost)
+    plan = plan_tiles(model, cfg, (96, 128), torch.device("cpu"), budget=cost.total(64, 64), cost=cost)
+    assert plan.tile is not None and 16 <= plan.tile < 128 and "tiles of" in plan.reason
+    assert plan_tiles(model, cfg, (32, 32), torch.device("cpu"), budget=2**40, cost=cost).tile is None
+
+
+def test_tiled_sampling_matches_untiled(run_dir):
+    from seeclear_lite.diffusion import BlurringResShift
+    from seeclear_lite.metrics import psnr
+    from seeclear_lite.training.checkpoint import load_model
+    from seeclear_lite.training.sampling import VideoSampler
+    from seeclear_lite.training.tiling import TiledSampler
+
+    model, cfg, _ = load_model(SHIPPED)
+    lr = torch.stack([read(p) for p in sorted((sample_root() / "BIx4" / VALIDATION_CLIP).iterdir())[:5]])[..., :40, :40]
+
+    def run(seed, tile=None):
+        s = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=5, form=cfg.diffusion.form,
+                         seed=seed)
+        s = TiledSampler(s, tile, 8) if tile else s
+        return torch.stack([f for _, f in s.stream(lr)])
+
+    whole, other_seed = run(0), run(1)
+    assert torch.equal(run(0, tile=64), whole)                       # one tile covering the frame: the same output
+    tiled = run(0, tile=24)                                         # 2 x 2 tiles, 8 LR px overlap
+    def psnr(a, b):
+        return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+    seed_noise, tiling = psnr(other_seed, whole), psnr(tiled, whole)
+    print(f"PSNR tiled vs whole {tiling:.2f} dB; seed 1 vs seed 0 {seed_noise:.2f} dB")
+    assert tiling > seed_noise - 1.0, (tiling, seed_noise)           # tiles differ no more than another seed does
+    seam = (tiled - whole)[..., 60:100, :].abs().mean()              # rows around the tiles' overlap (HR 64..96)
+    assert seam < 2 * (other_seed - whole).abs().mean()
+
+
+def test_sample_tiles_a_frame_that_does_not_fit(run_dir, lr_clip, tmp_path, monkeypatch, capsys):
+    from seeclear_lite.training import tiling
+
+    monkeypatch.setattr(tiling, "available_bytes", lambda device: 60 * 2**20)
+    out = tmp_path / "o"
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input", str(lr_clip),
+                "--output", str(out), "--no-progress", "--gif-frames", "0"]) == 0
+    rec = json.loads((out / "sample.json").read_text())
+    assert rec["tile"] is not None and rec["frames"] == 6
+    monkeypatch.setattr(tiling, "available_bytes", lambda device: 2**20)
+    one_line_error(capsys, cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input",
+                                str(lr_clip), "--output", str(tmp_path / "o2")]), "frames up to about")
+    assert not (tmp_path / "o2").exists()

@@ -96,7 +96,7 @@ class FolderClips:
         if not self.gt_dir.is_dir():
             raise FileNotFoundError(f"GT folder not found: {self.gt_dir}. Expected the BasicSR layout "
                                     f"<root>/GT/<clip>/%08d.png.")
-        names = sorted(p.name for p in self.gt_dir.iterdir() if p.is_dir())
+        names = sorted(p.name for p in self.gt_dir.iterdir() if p.is_dir() and not p.name.startswith("."))  # not .ipynb_checkpoints
         if clips is not None:
             missing = sorted(set(clips) - set(names))
             if missing:

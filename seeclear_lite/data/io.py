@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -78,6 +79,10 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
                          f"Save the frame as an 8-bit RGB PNG.")
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
+    if img.ndim == 3 and img.shape[-1] == 4 and _pil_mode(path) == "CMYK":
+        raise ValueError(f"{path} is a CMYK image (print colours: cyan, magenta, yellow, black), not RGB. Convert it "
+                         f"to an 8-bit RGB PNG with its colour profile (e.g. an image editor's 'convert to sRGB'), then "
+                         f"use that file.")
     if img.ndim == 3 and img.shape[-1] in (2, 4):  # gray+alpha or RGBA
         alpha = img[..., -1]
         if alpha.min() < 255:
@@ -96,6 +101,17 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path} has shape {img.shape}; expected an RGB image [H, W, 3] (an animated or "
                          f"multi-page file is not a frame: split it into one PNG per frame).")
     return np.ascontiguousarray(img)
+
+
+def _pil_mode(path: Path) -> str | None:
+    """The image mode Pillow reads from the file's header (``RGB``, ``CMYK``, ...), or None."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.mode
+    except Exception:
+        return None
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
@@ -146,9 +162,48 @@ def write_image(path: str | os.PathLike, x, compress_level: int = 6) -> Path:
     return atomic_write_bytes(path, encode_png(img, compress_level))
 
 
+#: A frame name: anything, then the frame number, then no more digits (``frame12.png``, ``00000012.png``).
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
+
+
 def list_frames(folder: str | os.PathLike) -> list[Path]:
-    """The frame files of a clip folder, sorted by name (``00000000.png``, ``00000001.png``, ...)."""
+    """The frame files of a clip folder in time order: by the number in their names (natural order, so ``frame2``
+    comes before ``frame10``), or by name when no name holds a number. Hidden files (macOS ``._*`` debris) and
+    folders (``.ipynb_checkpoints``) are skipped; a clip whose names mix patterns, or that has two files for one
+    frame number, is refused (its time order would be a guess)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Clip folder not found: {folder}")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = [p for p in folder.iterdir()
+             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
+    return order_frames(files, folder)
+
+
+def order_frames(files, folder) -> list[Path]:
+    """``files`` (frames of one clip) in time order; see :func:`list_frames`."""
+    files = sorted(Path(p) for p in files)
+    parsed = [(p, _NUMBERED.match(p.stem)) for p in files]
+    numbered = [(p, m) for p, m in parsed if m]
+    if not numbered:
+        return files
+    if len(numbered) != len(files):
+        other = next(p for p, m in parsed if not m)
+        raise ValueError(f"{folder}: frame names mix numbered and unnumbered files ({numbered[0][0].name}, "
+                         f"{other.name}), so their time order is unknown: name every frame by its number "
+                         f"(00000000.png, 00000001.png, ...) or move the other files out.")
+    patterns: dict = {}
+    for p, m in numbered:
+        patterns.setdefault((m.group(1), m.group(3).lower()), p)
+    if len(patterns) > 1:
+        a, b = list(patterns.values())[:2]
+        raise ValueError(f"{folder}: frame names follow two patterns ({a.name}, {b.name}) in one clip, so their time "
+                         f"order is unknown: give every frame one pattern (00000000.png, 00000001.png, ...) or move "
+                         f"the other clip's files out.")
+    by_number: dict[int, Path] = {}
+    for p, m in numbered:
+        n = int(m.group(2))
+        if n in by_number:
+            raise ValueError(f"{folder}: {by_number[n].name} and {p.name} are both frame {n}: keep one of them "
+                             f"(move the other out of the folder).")
+        by_number[n] = p
+    return [by_number[n] for n in sorted(by_number)]

@@ -67,7 +67,7 @@ def sample_root() -> Path:
 
 def list_sample_clips() -> list[str]:
     """Names of the committed sample clips, sorted (e.g. ``['train_astronaut', ..., 'val_city']``)."""
-    return sorted(p.name for p in (sample_root() / "GT").iterdir() if p.is_dir())
+    return sorted(p.name for p in (sample_root() / "GT").iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def sample_clip_dir(name: str, kind: str = "GT") -> Path:

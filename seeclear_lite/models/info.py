@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -37,6 +38,10 @@ def flop_report(name: str, size: int = 512, steps: int = 15, clip_length: int = 
     attention; element-wise work, the DWT and the diffusion update are not counted, so this is a floor). The
     network runs on meta tensors (shapes only, no memory, seconds even for ``paper``); the distiller runs for
     real on a random LR clip, which also gives the conditioning's shapes."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"--steps must be an integer >= 1 (network calls per clip), got {steps!r}.")
+    if isinstance(clip_length, bool) or not isinstance(clip_length, int) or clip_length < 1:
+        raise ValueError(f"clip_length must be an integer >= 1, got {clip_length!r}.")
     if size % 4 or size < 16:
         raise ValueError(f"size must be a multiple of 4 (the x4 input is size/4) and >= 16, got {size}.")
     cfg = get_model_config(name, **overrides)
@@ -79,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             report["flops"] = flop_report(args.config, size=args.size, steps=args.steps)
         except ValueError as err:
-            print(f"error: {err}")
+            print(f"error: {err}", file=sys.stderr)
             return 2
     if args.json:
         print(json.dumps(report))

@@ -93,6 +93,13 @@ def _checked_frames(path: Path, max_frames: int | None = None):
     except ValueError as err:
         msg = str(err)
         raise ValueError(msg if msg.startswith("--input") else f"--input {msg}") from None
+    except (OSError, RuntimeError, KeyError, IndexError, StopIteration) as err:   # the video decoder's own errors
+        if path.is_dir():
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--input {path} cannot be decoded as a video ({first}): the file is damaged or not a "
+                         f"video; give a folder of PNG frames, or convert the video (e.g. ffmpeg -i IN -c:v libx264 "
+                         f"OUT.mp4).") from None
 
 
 def encode_gif(frames: list[np.ndarray], fps: float) -> bytes:

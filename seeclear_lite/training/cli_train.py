@@ -27,7 +27,7 @@ from ..utils.lock import FolderLock, LockedError, is_rank_zero, output_option, r
 from .checkpoint import CheckpointError, check_resumable
 from .distributed import cleanup, is_main
 from .engine import NonFiniteLossError, Trainer
-from .preflight import (ReplacedRun, apply_init, check_data_roots, data_inputs, init_weights, preflight,
+from .preflight import (ReplacedRun, apply_init, check_config_file, check_data_roots, data_inputs, init_weights, preflight,
                         write_init_record)
 
 
@@ -69,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
                       "weights: pass one of them.")
     try:
         out = output_option(args.out, "--out") if args.out is not None else Path("runs") / args.config
+        check_config_file(args.config_file)
         cfg = get_config(args.config, overrides, config_file=args.config_file)
         if cfg.runtime.device is not None:
             get_device(device=cfg.runtime.device)

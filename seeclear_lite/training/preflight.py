@@ -52,6 +52,24 @@ def check_data_roots(cfg: TrainConfig) -> None:
                                     f"pack's .npz file).")
 
 
+def check_config_file(path) -> None:
+    """A ``--config-file`` must be a text file (YAML or JSON); say so in one line when it is not."""
+    if path is None:
+        return
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config-file {path} does not exist (or is a folder): give a YAML or JSON file of "
+                                f"overrides, e.g. a run's config.yaml.")
+    data = path.read_bytes()
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--config-file {path} is not a text file (it holds binary data): give a YAML or JSON file "
+                         f"of overrides, e.g. 'optim: {{lr: 1.0e-4}}', or a run's config.yaml.") from None
+
+
 def data_inputs(cfg: TrainConfig) -> list[tuple[str, object]]:
     """The dataset paths a configuration reads, as ``(name, path)`` for :func:`~seeclear_lite.utils.lock.refuse_overlap`."""
     out = []
