@@ -503,3 +503,61 @@ def test_sample_tiles_a_frame_that_does_not_fit(run_dir, lr_clip, tmp_path, monk
     one_line_error(capsys, cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "best.pt"), "--input",
                                 str(lr_clip), "--output", str(tmp_path / "o2")]), "frames up to about")
     assert not (tmp_path / "o2").exists()
+
+
+# ------------------------------------------------------------------------------ property: random bad inputs
+def test_random_bad_inputs_end_in_exit_0_or_2_and_change_nothing_outside_the_output(run_dir, lr_clip, tmp_path,
+                                                                                    capsys):
+    """Seeded random combinations of bad paths, names and values for every command: exit 0 or 2, never a traceback,
+    and no file outside the output folder changes (hashes of everything the commands could read)."""
+    import random
+
+    rng = random.Random(28)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00junk")
+    paths = [str(lr_clip), str(a_file), str(junk), str(tmp_path / "missing"), "", str(run_dir),
+             str(run_dir / "checkpoints" / "best.pt"), str(lr_clip / "00000000.png"), str(tmp_path)]
+    values = ["-1", "0", "abc", "1e309", "nan", str(2**64), "3", ""]
+    watched = [lr_clip, run_dir, a_file, junk]
+    before = {str(w): tree_hash(w) if w.is_dir() else hashlib.sha256(w.read_bytes()).hexdigest() for w in watched}
+    t0 = time.time()
+    for i in range(40):
+        out = tmp_path / f"out{i}"
+        cmd = rng.choice(["sample", "evaluate", "train", "export", "info"])
+        if cmd == "sample":
+            argv = ["sample", "--checkpoint", rng.choice(paths), "--input", rng.choice(paths), "--output",
+                    rng.choice([str(out), rng.choice(paths)]), "--no-progress", "--gif-frames", "0"]
+            argv += rng.choice([[], ["--seed", rng.choice(values)], ["--max-frames", rng.choice(values)],
+                                ["--fps", rng.choice(values)], ["--tile", rng.choice(values)]])
+        elif cmd == "evaluate":
+            argv = ["evaluate", "--gt", rng.choice(paths), "--out", rng.choice([str(out), rng.choice(paths)]),
+                    "--no-lpips", "--no-progress"] + rng.choice([[], ["--scale", rng.choice(values)],
+                                                                 ["--crop-border", rng.choice(values)],
+                                                                 ["--seed", rng.choice(values)]])
+        elif cmd == "train":
+            key = rng.choice(["seed", "model.channels", "val.gt_patch", "data.root", "optim.lr", "stages.0.steps"])
+            argv = ["train", "--config", "tiny", *MICRO, "stages.0.steps=1", f"{key}={rng.choice(values)}", "--out",
+                    rng.choice([str(out), rng.choice(paths)])] + rng.choice(
+                [[], ["--resume", rng.choice(paths)], ["--init", rng.choice(paths)], ["--overwrite"]])
+        elif cmd == "export":
+            argv = ["export", "--run", rng.choice(paths), "--out", rng.choice([str(out) + ".pt", rng.choice(paths)]),
+                    "--no-score"]
+        else:
+            argv = ["info", "--config", "tiny", "--flops", "--steps", rng.choice(values), "--size",
+                    rng.choice(values + ["64"])]
+        try:
+            code = cli(argv)
+        except SystemExit as exc:            # argparse: a value of the wrong type
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code in (0, 2), (argv, code, err)
+        assert "Traceback" not in err, (argv, err)
+        now = {str(w): tree_hash(w) if w.is_dir() else hashlib.sha256(w.read_bytes()).hexdigest() for w in watched}
+        if code == 0:   # a success may add its own output folder inside tmp_path; never change what it read
+            for w in watched:
+                if w.is_dir():
+                    now[str(w)] = {k: v for k, v in now[str(w)].items() if k in before[str(w)]}
+        assert now == before, argv
+    assert time.time() - t0 < 90

@@ -38,10 +38,12 @@ def flop_report(name: str, size: int = 512, steps: int = 15, clip_length: int = 
     attention; element-wise work, the DWT and the diffusion update are not counted, so this is a floor). The
     network runs on meta tensors (shapes only, no memory, seconds even for ``paper``); the distiller runs for
     real on a random LR clip, which also gives the conditioning's shapes."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"--steps must be an integer >= 1 (network calls per clip), got {steps!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10_000:
+        raise ValueError(f"--steps must be an integer from 1 to 10000 (network calls per clip), got {steps!r}.")
     if isinstance(clip_length, bool) or not isinstance(clip_length, int) or clip_length < 1:
         raise ValueError(f"clip_length must be an integer >= 1, got {clip_length!r}.")
+    if not 16 <= size <= 4096:
+        raise ValueError(f"size must be from 16 to 4096 (a multiple of 4), got {size}.")
     if size % 4 or size < 16:
         raise ValueError(f"size must be a multiple of 4 (the x4 input is size/4) and >= 16, got {size}.")
     cfg = get_model_config(name, **overrides)
