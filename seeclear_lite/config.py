@@ -348,6 +348,36 @@ PRESETS: dict[str, dict] = {
 }
 
 
+_STUDY_RUN = {"val.every": 0, "runtime.progress": False, "runtime.cpu_threads": 1}
+
+#: The ablation's run sizes (``python -m seeclear_lite ablate --size``): ``overrides`` laid over a study's preset
+#: (``tiny`` or ``tiny_full``), the optimiser ``steps`` of one run (split into stages by the study), and how much
+#: of each held-out clip is scored: ``eval_crop`` (HR centre crop) and ``eval_frames`` (first frames; None = all).
+#:
+#: ``smoke``     seconds per run on the sample clips: the machinery (tests).
+#: ``notebook``  the presets' network on the sample clips: notebooks 06 and 09 at their profile.
+#: ``claims``    the committed claims (``data/claims/*.json``): the corpus pack, 1,200 steps per run.
+STUDY_SIZES: dict[str, dict] = {
+    "smoke": {
+        "steps": 3, "eval_crop": 32, "eval_frames": 7,
+        "overrides": {"model.channels": 8, "model.head_dim": 8, "model.lr_channels": 8, "model.channel_mult": [1, 2],
+                      "model.middle_blocks": 1, "diffusion.T": 4, "data.gt_patch": 16, "data.batch_size": 2,
+                      "optim.lr": 1e-3, "optim.warmup_steps": 1, **_STUDY_RUN},
+    },
+    "notebook": {
+        "steps": 60, "eval_crop": 64, "eval_frames": 8,
+        "overrides": {"diffusion.T": 8, "data.gt_patch": 32, "data.batch_size": 2, "optim.lr": 5e-4,
+                      "optim.warmup_steps": 5, "optim.ema_decay": 0.99, **_STUDY_RUN},
+    },
+    "claims": {
+        "steps": 1200, "eval_crop": 128, "eval_frames": None,
+        "overrides": {"data.source": "pack", "val.source": "pack", "data.gt_patch": 64, "data.batch_size": 2,
+                      "data.clips_per_sample": 2, "optim.lr": 5e-4, "optim.warmup_steps": 50,
+                      "optim.ema_decay": 0.999, **_STUDY_RUN, "runtime.log_every": 50},
+    },
+}
+
+
 def preset_names() -> list[str]:
     return list(PRESETS)
 

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from seeclear_lite.config import config_differences
+from seeclear_lite.config import STUDY_SIZES, config_differences
 from seeclear_lite.diffusion import BlurringResShift
-from seeclear_lite.kit import ablation
-from seeclear_lite.kit.ablation import (CLAIMS_DIR, README_METRICS, STUDIES, interval, markdown, paired, paired_power,
-                                       power_rows, run_config, run_study, seeds_for_power, summarize,
-                                       verdict_sentences, verdicts)
+from seeclear_lite.kit import ablation, studies
+from seeclear_lite.kit.studies import CLAIMS_DIR, METRICS, README_METRICS, SIZES, STUDIES, Study
+from seeclear_lite.kit.study_run import evaluate_model, run_config, run_study
+from seeclear_lite.kit.study_stats import (interval, paired, paired_power, power_rows, seeds_for_power, summarize,
+                                           verdicts)
+from seeclear_lite.kit.study_tables import markdown, verdict_sentences
 from seeclear_lite.models import build_model
 
 
@@ -23,7 +25,7 @@ def test_rows_differ_only_in_what_the_study_varies():
         for row, cfg in cfgs.items():
             diff = {d.split(":")[0] for d in config_differences(ref, cfg.to_dict(), ignore=("stages",))}
             assert diff <= set(st.rows[row]) | set(st.rows[st.reference]), (row, diff)
-            assert cfg.seed == 7 and cfg.total_steps == ablation.SIZES["smoke"].steps
+            assert cfg.seed == 7 and cfg.total_steps == SIZES["smoke"].steps
     blur = {r: run_config("blur", r, 0, "smoke").diffusion.sigma_b2_max for r in STUDIES["blur"].rows}
     assert blur == {"resshift": 0.0, "blur_2": 2.0, "blur_3": 3.0}                   # Table 4's values
     models = {r: build_model(run_config("components", r, 0, "smoke").model) for r in STUDIES["components"].rows}
@@ -37,13 +39,25 @@ def test_rows_differ_only_in_what_the_study_varies():
         run_config("components", "category", 0, "claims").total_steps                 # one budget
 
 
+def test_run_sizes_come_from_the_config_and_the_command_keeps_the_study_api():
+    """One size table (``config.STUDY_SIZES``); ``kit.ablation``, the ``ablate`` command, still offers every name
+    notebooks 06 and 09 import from it."""
+    assert set(SIZES) == set(STUDY_SIZES) and all(SIZES[k].overrides is STUDY_SIZES[k]["overrides"] for k in SIZES)
+    assert run_config("blur", "resshift", 0, "claims").data.source == "pack"
+    assert run_config("blur", "resshift", 0, "smoke").data.source == "samples"
+    for name in ("CLAIMS_DIR", "METRICS", "SIZES", "STUDIES", "markdown", "paper_delta", "run_study",
+                 "verdict_sentences", "paired_power", "power_rows"):
+        assert hasattr(ablation, name), name
+    assert ablation.STUDIES is studies.STUDIES and ablation.SIZES is studies.SIZES
+
+
 def test_interval_and_paired_test_against_scipy_and_by_hand():
     mean, sd, lo, hi = interval([1.0, 2.0, 4.0])
     assert mean == pytest.approx(7 / 3) and sd == pytest.approx(1.5275252, rel=1e-6)
     assert hi - mean == pytest.approx(4.302653 * sd / math.sqrt(3), rel=1e-5)       # t(0.975, 2) = 4.3027
     assert math.isnan(interval([5.0])[1])
-    runs = [{"seed": s, "metrics": {k: None for k in ablation.METRICS} | {"psnr_y": v}} for s, v in enumerate([1, 2, 4])]
-    ref = [{"seed": s, "metrics": {k: None for k in ablation.METRICS} | {"psnr_y": v}} for s, v in enumerate([0, 1.5, 3])]
+    runs = [{"seed": s, "metrics": {k: None for k in METRICS} | {"psnr_y": v}} for s, v in enumerate([1, 2, 4])]
+    ref = [{"seed": s, "metrics": {k: None for k in METRICS} | {"psnr_y": v}} for s, v in enumerate([0, 1.5, 3])]
     d = paired([0, 1, 2], runs, ref)["psnr_y"]
     t = (5 / 6) / (math.sqrt(1 / 12) / math.sqrt(3))                                   # mean / standard error = 5
     assert d["diffs"] == [1, 0.5, 1] and d["p"] == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-9)  # t(2) tails
@@ -53,12 +67,11 @@ def test_verdicts_follow_the_interval_and_the_metric_direction():
     rows = [{"name": "a", "paired_vs_ref": {"psnr_y": {"ci95_low": 0.1, "ci95_high": 0.3},
                                              "lpips_vgg": {"ci95_low": 0.01, "ci95_high": 0.02},
                                              "tmae": {"ci95_low": -0.1, "ci95_high": 0.2}}}]
-    study = ablation.Study("t", "tiny", {"ref": {}, "a": {}}, "ref", "", {})
-    ablation.STUDIES["t"] = study
+    STUDIES["t"] = Study("t", "tiny", {"ref": {}, "a": {}}, "ref", "", {})
     try:
         v = verdicts("t", rows)["a"]
     finally:
-        del ablation.STUDIES["t"]
+        del STUDIES["t"]
     assert v == {"psnr_y": "holds", "lpips_vgg": "fails", "tmae": "undecided"}    # higher PSNR good, higher LPIPS bad
 
 
@@ -143,7 +156,7 @@ def test_evaluation_scores_a_perfect_model_perfectly():
             x0 = frames[None] * 2 - 1 + self.w
             return (x0, []) if return_features else x0
 
-    m = ablation.evaluate_model(Oracle(), BlurringResShift(T=2), clips)
+    m = evaluate_model(Oracle(), BlurringResShift(T=2), clips)
     assert m["tmae"] == pytest.approx(0.0, abs=1e-9) and m["ssim_y"] == pytest.approx(1.0, abs=1e-6)
     assert m["psnr_y"] > 60 and m["lpips_vgg"] is None
 
