@@ -51,7 +51,7 @@ def test_the_accuracy_column_can_see_a_numerical_difference():
     would always read 0); the bench model has small random weights there, so bf16 autocast shows up."""
     import torch
 
-    from seeclear_lite.kit.bench import build_bench_model, time_variant
+    from seeclear_lite.kit.bench_measure import build_bench_model, time_variant
 
     model, diffusion = build_bench_model("tiny", 2, torch.device("cpu"), 0)
     lr01 = torch.rand(1, 5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -62,7 +62,7 @@ def test_the_accuracy_column_can_see_a_numerical_difference():
 
 
 def test_bf16_is_measured_only_where_the_cpu_has_it_and_compile_only_when_asked(report):
-    from seeclear_lite.kit.bench import native_bf16
+    from seeclear_lite.kit.bench_measure import native_bf16
 
     v = report[0]["configs"]["tiny"]["variants"]
     has_bf16, why = native_bf16()
@@ -92,7 +92,7 @@ def test_peak_and_fraction_of_peak_are_in_the_same_run(report):
 def test_evaluation_timing_compares_before_and_now_on_the_same_frames():
     import torch
 
-    from seeclear_lite.kit.bench import measure_evaluation
+    from seeclear_lite.kit.bench_measure import measure_evaluation
 
     ev = measure_evaluation(torch.device("cpu"), frames=2, size=(32, 48))
     assert ev["before_s_per_frame"] > 0 and ev["now_s_per_frame"] > 0
@@ -102,7 +102,7 @@ def test_evaluation_timing_compares_before_and_now_on_the_same_frames():
 def test_skip_reasons():
     import torch
 
-    from seeclear_lite.kit.bench import skip_reason
+    from seeclear_lite.kit.bench_measure import skip_reason
 
     cuda = torch.device("cuda", 0)
     assert skip_reason("bf16", cuda, False) is None
