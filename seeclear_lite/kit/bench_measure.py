@@ -352,6 +352,93 @@ def _failure(err: BaseException) -> dict:
     return {"status": "failed", "reason": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]}
 
 
+def _measure_config(entry: dict, name: str, device: torch.device, *, settings: dict, peak: dict, use_compile: bool,
+                    profile_step: bool, seed: int, save, log) -> str:
+    """Fill ``entry`` with configuration ``name``'s FLOPs and variants (``save(profile_text)`` after each one);
+    returns the profile of its fastest variant (``profile_step``)."""
+    size, steps, clip_length = settings["size"], settings["steps"], settings["clip_length"]
+    variants, lr_size = settings["variants"], settings["lr_size"]
+    profile_text = ""
+    try:
+        model, diffusion = build_bench_model(name, steps, device, seed)
+        pad = model.config.pad_multiple
+        if size % pad:
+            raise ValueError(f"size {size} is not a multiple of {pad}, the frame-size multiple of the "
+                             f"{name!r} configuration")
+    except (ValueError, RuntimeError) as err:
+        entry["variants"] = {v: _failure(err) for v in variants}
+        save(profile_text)
+        return profile_text
+    g = torch.Generator().manual_seed(seed)
+    lr01 = torch.rand(1, clip_length, 3, lr_size, lr_size, generator=g).to(device)
+    try:   # counted FLOPs per output frame (meta tensors, seconds): gives each variant's achieved TFLOP/s
+        entry["flops_per_frame"] = flop_report(name, size=size, steps=steps,
+                                               clip_length=clip_length)["flops_per_frame"]
+    except (ValueError, RuntimeError) as err:
+        entry["flops_per_frame"] = None
+        entry["flops_note"] = f"{type(err).__name__}: {err}"
+    state = {"ref": None, "best": None}
+
+    def measure(v):
+        reason = skip_reason(v, device, use_compile)
+        if reason is not None:
+            entry["variants"][v] = {"status": "skipped", "reason": reason}
+            return
+        try:
+            res, net, out = time_variant(model, diffusion, lr01, v, warmup=settings["warmup"],
+                                         repeats=settings["repeats"], seed=seed)
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as err:   # e.g. out of memory, compile errors
+            entry["variants"][v] = _failure(err)
+            log(f"[bench] {name} {v}: {entry['variants'][v]['reason']}")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return
+        if state["ref"] is None:
+            state["ref"] = (res["seconds_per_frame"], out)
+        ref = state["ref"]
+        res["speedup_vs_eager"] = ref[0] / res["seconds_per_frame"]
+        res["mean_abs_diff_vs_eager"] = float((out.float() - ref[1].float()).abs().mean())
+        if entry["flops_per_frame"]:
+            res["tflops_per_s"] = entry["flops_per_frame"] / res["seconds_per_frame"] / 1e12
+            res["gflops_per_s"] = res["tflops_per_s"] * 1e3
+            dtype = "bf16" if VARIANTS[v][0] else "fp32"
+            if dtype in peak:
+                res["fraction_of_peak"] = res["gflops_per_s"] / peak[dtype]["peak_gflops"]
+                res["peak_dtype"] = dtype
+        if v in VARIANT_NOTES:
+            res["note"] = VARIANT_NOTES[v]
+        entry["variants"][v] = res
+        log(f"[bench] {name} {v}: {res['seconds_per_frame']:.4f} s/frame ({res['speedup_vs_eager']:.2f}x)")
+        best = state["best"]
+        usable = res["mean_abs_diff_vs_eager"] <= ACCURACY and v not in VARIANT_NOTES
+        if usable and (best is None or res["seconds_per_frame"] < best[1]["seconds_per_frame"]):
+            state["best"] = (v, res, net)
+        save(profile_text)
+
+    # the variants without torch.compile first, then the profile of the fastest of them, then the compiled
+    # ones: compiling takes minutes, and a time cap that stops it keeps the eager numbers and the profile
+    for v in [v for v in variants if not VARIANTS[v][2]]:
+        measure(v)
+    if profile_step and state["best"] is not None:
+        v, _, net = state["best"]
+        amp, channels_last, _ = VARIANTS[v]
+        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        try:
+            profile_text += profile_one_step(net, diffusion, lr01, seed, f"{name} / {v} / {device_name(device)}")
+        except RuntimeError as err:
+            profile_text += f"== {name} / {v}: profiling failed: {err} ==\n"
+        model.to(memory_format=torch.contiguous_format)
+        save(profile_text)
+    for v in [v for v in variants if VARIANTS[v][2]]:
+        measure(v)
+    entry["fastest"] = state["best"][0] if state["best"] else None
+    model = diffusion = None   # free this configuration before the next one is built
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    save(profile_text)
+    return profile_text
+
+
 def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: int = 15, clip_length: int = 5,
                   repeats: int = 3, warmup: int = 1, variants=tuple(VARIANTS), use_compile: bool = False,
                   profile_step: bool = False, train_preset: str = "base", train_steps: int = 10, train_warmup: int = 3,
@@ -379,9 +466,9 @@ def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: 
     t_start = time.perf_counter()
     profile_text = ""
 
-    def save():
+    def save(text=None):          # the report so far, with the profiles so far (``text``: this configuration's too)
         if on_update is not None:
-            on_update(report, profile_text)
+            on_update(report, profile_text if text is None else text)
 
     report["device"]["native_bf16"] = native_bf16()[1] if device.type == "cpu" else "CUDA"
     report["peak"] = measure_peak(device)
@@ -407,81 +494,9 @@ def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: 
     for name in configs:
         entry = {"parameters": parameter_report(name), "variants": {}}
         report["configs"][name] = entry
-        try:
-            model, diffusion = build_bench_model(name, steps, device, seed)
-            pad = model.config.pad_multiple
-            if size % pad:
-                raise ValueError(f"size {size} is not a multiple of {pad}, the frame-size multiple of the "
-                                 f"{name!r} configuration")
-        except (ValueError, RuntimeError) as err:
-            entry["variants"] = {v: _failure(err) for v in variants}
-            save()
-            continue
-        g = torch.Generator().manual_seed(seed)
-        lr01 = torch.rand(1, clip_length, 3, lr_size, lr_size, generator=g).to(device)
-        try:   # counted FLOPs per output frame (meta tensors, seconds): gives each variant's achieved TFLOP/s
-            entry["flops_per_frame"] = flop_report(name, size=size, steps=steps,
-                                                   clip_length=clip_length)["flops_per_frame"]
-        except (ValueError, RuntimeError) as err:
-            entry["flops_per_frame"] = None
-            entry["flops_note"] = f"{type(err).__name__}: {err}"
-        state = {"ref": None, "best": None}
-
-        def measure(v):
-            reason = skip_reason(v, device, use_compile)
-            if reason is not None:
-                entry["variants"][v] = {"status": "skipped", "reason": reason}
-                return
-            try:
-                res, net, out = time_variant(model, diffusion, lr01, v, warmup=warmup, repeats=repeats, seed=seed)
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as err:   # e.g. out of memory, compile errors
-                entry["variants"][v] = _failure(err)
-                log(f"[bench] {name} {v}: {entry['variants'][v]['reason']}")
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-                return
-            if state["ref"] is None:
-                state["ref"] = (res["seconds_per_frame"], out)
-            ref = state["ref"]
-            res["speedup_vs_eager"] = ref[0] / res["seconds_per_frame"]
-            res["mean_abs_diff_vs_eager"] = float((out.float() - ref[1].float()).abs().mean())
-            if entry["flops_per_frame"]:
-                res["tflops_per_s"] = entry["flops_per_frame"] / res["seconds_per_frame"] / 1e12
-                res["gflops_per_s"] = res["tflops_per_s"] * 1e3
-                dtype = "bf16" if VARIANTS[v][0] else "fp32"
-                if dtype in report["peak"]:
-                    res["fraction_of_peak"] = res["gflops_per_s"] / report["peak"][dtype]["peak_gflops"]
-                    res["peak_dtype"] = dtype
-            if v in VARIANT_NOTES:
-                res["note"] = VARIANT_NOTES[v]
-            entry["variants"][v] = res
-            log(f"[bench] {name} {v}: {res['seconds_per_frame']:.4f} s/frame ({res['speedup_vs_eager']:.2f}x)")
-            best = state["best"]
-            usable = res["mean_abs_diff_vs_eager"] <= ACCURACY and v not in VARIANT_NOTES
-            if usable and (best is None or res["seconds_per_frame"] < best[1]["seconds_per_frame"]):
-                state["best"] = (v, res, net)
-            save()
-
-        # the variants without torch.compile first, then the profile of the fastest of them, then the compiled
-        # ones: compiling takes minutes, and a time cap that stops it keeps the eager numbers and the profile
-        for v in [v for v in variants if not VARIANTS[v][2]]:
-            measure(v)
-        if profile_step and state["best"] is not None:
-            v, _, net = state["best"]
-            amp, channels_last, _ = VARIANTS[v]
-            model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            try:
-                profile_text += profile_one_step(net, diffusion, lr01, seed, f"{name} / {v} / {report['device'].get('name')}")
-            except RuntimeError as err:
-                profile_text += f"== {name} / {v}: profiling failed: {err} ==\n"
-            model.to(memory_format=torch.contiguous_format)
-            save()
-        for v in [v for v in variants if VARIANTS[v][2]]:
-            measure(v)
-        entry["fastest"] = state["best"][0] if state["best"] else None
-        model = diffusion = None   # free this configuration before the next one is built
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        profile_text += _measure_config(entry, name, device, settings=report["settings"], peak=report["peak"],
+                                        use_compile=use_compile, profile_step=profile_step, seed=seed,
+                                        save=lambda extra: save(profile_text + extra), log=log)
         save()
     report["wall_s"] = time.perf_counter() - t_start
     save()
