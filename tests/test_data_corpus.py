@@ -195,7 +195,7 @@ def test_data_cli_list_and_errors(tmp_path):
 
     build_corpus(tmp_path, only=["chelsea"], max_frames=2, progress=False, log=lambda *a: None)
     assert main(["data", "list", "--cache", str(tmp_path)]) == 0
-    assert main(["data", "pack", "--cache", str(tmp_path / "empty"), "--out", str(tmp_path / "x.npz")]) == 1
+    assert main(["data", "pack", "--cache", str(tmp_path / "empty"), "--out", str(tmp_path / "x.npz")]) == 2   # bad input: exit 2
 
 
 @pytest.mark.parametrize("script", ["download_reds.py", "download_vid4.py"])

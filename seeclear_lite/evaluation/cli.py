@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="reverse step of the sampler (default: the checkpoint's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")
+    add_point_arguments(parser)
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped on each side before "
@@ -47,6 +48,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="device for the method and LPIPS (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-fast", action="store_true", help="plain eager fp32 instead of the CPU fast path")
+
+
+#: What ``--help`` says about the points a user can pick (numbers from ``tradeoff``; see the README).
+POINT_HELP = ("network calls per clip on the re-spaced schedule (default: the checkpoint's own chain; see "
+              "`python -m seeclear_lite tradeoff` for each choice's PSNR and LPIPS)")
+MAX_PSNR_HELP = ("the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (same as --steps 1): "
+                 "one network call, the least drawn detail; the chain's output trades some PSNR for detail "
+                 "(the perception-distortion trade-off)")
+
+
+def add_point_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--steps K`` and ``--max-psnr``: where on the perception-distortion plane a checkpoint's output lands."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, default=None, metavar="K", help=POINT_HELP)
+    group.add_argument("--max-psnr", action="store_true", help=MAX_PSNR_HELP)
+
+
+def chosen_steps(args: argparse.Namespace) -> int | None:
+    """The number of network calls per clip the user chose (None = the checkpoint's default)."""
+    return 1 if args.max_psnr else args.steps
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,7 +85,8 @@ def main(args: argparse.Namespace) -> int:
             evaluate(args.gt, out, lr=args.lr, method=args.method, checkpoint=args.checkpoint, scale=args.scale,
                      crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
                      use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
-                     progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast)
+                     progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast,
+                     steps=chosen_steps(args))
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config import POSTERIOR_FORMS
+from ..training.sampling import NOISE_MODES
 from .tradeoff import tradeoff
 
 
@@ -37,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None, help="reverse step (default: the checkpoint's)")
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
+    parser.add_argument("--noise", choices=NOISE_MODES, default="fresh",
+                        help="how each clip's noise is drawn: per frame (fresh, Algorithm 1), one draw shared by a "
+                             "clip's frames (shared), or shared and the same for every clip (fixed)")
+    parser.add_argument("--no-dists", action="store_true", help="skip DISTS (it costs as much as LPIPS-VGG again)")
     parser.add_argument("--device", default=None, help="device (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -45,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         tradeoff(args.checkpoint, args.gt, args.out, lr=args.lr, clips=args.clips, max_frames=args.max_frames,
                  steps=args.steps, mean_of=args.mean_of, seed=args.seed, form=args.form, device=args.device,
-                 overwrite=args.overwrite, progress=not args.no_progress)
+                 overwrite=args.overwrite, progress=not args.no_progress, use_dists=not args.no_dists,
+                 noise=args.noise)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

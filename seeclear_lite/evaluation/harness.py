@@ -57,13 +57,14 @@ _HEADERS = {"psnr_rgb": "PSNR RGB (dB)", "ssim_rgb": "SSIM RGB", "psnr_y": "PSNR
 
 
 def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: str | None = None, seed: int = 0,
-               fast: bool = True):
+               fast: bool = True, steps: int | None = None):
     """The SR function ``lr [T, 3, h, w] -> sr [T, 3, h*scale, w*scale]`` (float, [0, 1]) of a method.
 
     ``bicubic``: MATLAB bicubic x``scale`` (the baseline row of Table 1). ``checkpoint``: a trained SeeClear-lite
     network (:func:`seeclear_lite.training.sampling.checkpoint_super_resolver`: EMA weights, Algorithm 1 clip by
     clip with the CaTeGory memory carried across clips, the sampler's noise seeded with ``seed``; ``form`` =
-    the reverse step, default the checkpoint's own). Its function has a ``sampler`` attribute
+    the reverse step, default the checkpoint's own; ``steps`` = network calls per clip, default the checkpoint's,
+    1 = the one-step estimate x0_hat(x_T), the highest-PSNR output). Its function has a ``sampler`` attribute
     (:class:`~seeclear_lite.training.sampling.VideoSampler`) that the harness streams whole clips through.
     """
     if name == "bicubic":
@@ -79,7 +80,7 @@ def get_method(name: str, checkpoint=None, scale: int = 4, device=None, form: st
             raise ValueError(f"form must be one of {', '.join(POSTERIOR_FORMS)} (or None = the checkpoint's), got "
                              f"{form!r}.")
 
-        fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed, fast=fast)
+        fn = checkpoint_super_resolver(path, device=device, form=form, seed=seed, fast=fast, steps=steps)
         model_scale = int(fn.sampler.diffusion.scale)   # the factor of the sampler's bicubic y (x4)
         if scale != model_scale:
             raise ValueError(f"{path} super-resolves x{model_scale}, but scale={scale} was asked; "
@@ -150,7 +151,7 @@ def _finite(x: float | None) -> float | None:
 def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: int = 4, crop_border: int = 0,
              max_frames: int | None = None, clips=None, use_lpips: bool = True, overwrite: bool = False,
              device=None, chunk: int = 8, progress: bool = True, log=print, form: str | None = None,
-             seed: int = 0, fast: bool = True) -> dict:
+             seed: int = 0, fast: bool = True, steps: int | None = None) -> dict:
     """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
 
     Every argument and input frame is checked before anything is written, and the results are written into a
@@ -189,7 +190,7 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     source.verify_readable()
     out = Path(out)
     device = get_device(device=device)
-    sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed, fast=fast)
+    sr_fn = get_method(method, checkpoint, scale, device=device, form=form, seed=seed, fast=fast, steps=steps)
     lp_vgg, lp_alex = load_lpips_pair(device, use_lpips, fast)
     with StagedOutput(out, OUTPUTS, overwrite, option="--out") as stage:
         log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
@@ -202,6 +203,7 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         sampler = getattr(sr_fn, "sampler", None)
         if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
             run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
+                              "steps": len(sampler.diffusion.timesteps(sampler.steps)),
                               "preset": sr_fn.config.preset, "model": sr_fn.config.preset,
                               "incam": bool(sr_fn.config.model.incam),
                               "category": bool(sr_fn.config.model.category)}

@@ -3,7 +3,8 @@
 Validation during training, ``evaluate``, the perception-distortion plane (``tradeoff``), the ablations and
 the notebooks all score frames with :class:`ClipScores`, so that a number means the same wherever it is
 printed. Per frame: PSNR and SSIM on RGB and on Y (MATLAB ``rgb2ycbcr``), LPIPS-VGG (the paper's choice);
-per transition of consecutive frames: tMAE and tLP (:mod:`.temporal`). Frames are 8-bit values in [0, 1]
+per transition of consecutive frames: tMAE and tLP (:mod:`.temporal`); optionally DISTS (Table 3 of the paper,
+:mod:`.dists`), which costs as much as LPIPS-VGG again. Frames are 8-bit values in [0, 1]
 (``quantize`` them first: metrics are computed on frames as saved).
 
 The ground truth's network features are what costs: :meth:`ClipScores.reference` computes them once per
@@ -22,17 +23,20 @@ from .temporal import temporal_error
 FRAME_METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "lpips_vgg")
 TRANSITION_METRICS = ("tmae", "tlp")
 METRICS = FRAME_METRICS + TRANSITION_METRICS
+#: Computed only when a DISTS module is given.
+OPTIONAL_METRICS = ("dists",)
 
 
 class Reference:
     """The ground truth of one chunk of frames with its network features (computed once, reused)."""
 
-    def __init__(self, gt: torch.Tensor, vgg=None, alex=None, device=None):
+    def __init__(self, gt: torch.Tensor, vgg=None, alex=None, device=None, dists=None):
         self.gt = gt
         with torch.no_grad():
             g = gt.to(device) if device is not None else gt
             self.vgg = vgg.features(g) if vgg is not None else None
             self.alex = alex.features(g) if alex is not None else None
+            self.dists = dists.features(g) if dists is not None else None
 
 
 class ClipScores:
@@ -40,14 +44,14 @@ class ClipScores:
     LPIPS / tLP). Feed consecutive chunks with :meth:`add`; transitions across chunks are counted.
     ``values[k]`` holds one number per frame (per transition for tMAE, tLP); :meth:`means` averages them."""
 
-    def __init__(self, crop_border: int, lp_vgg, lp_alex, device):
-        self.crop, self.vgg, self.alex, self.device = crop_border, lp_vgg, lp_alex, device
-        self.values = {k: [] for k in METRICS}
+    def __init__(self, crop_border: int, lp_vgg, lp_alex, device, dists=None):
+        self.crop, self.vgg, self.alex, self.device, self.dists = crop_border, lp_vgg, lp_alex, device, dists
+        self.values = {k: [] for k in METRICS + (OPTIONAL_METRICS if dists is not None else ())}
         self.prev = None          # (sr, gt, alex features of sr, alex features of gt) of the previous frame
 
     def reference(self, gt: torch.Tensor) -> Reference:
         """The ground truth of a chunk with its LPIPS features, to pass to :meth:`add` for every output."""
-        return Reference(gt, self.vgg, self.alex, self.device)
+        return Reference(gt, self.vgg, self.alex, self.device, self.dists)
 
     @torch.no_grad()
     def add(self, sr: torch.Tensor, gt) -> None:
@@ -61,6 +65,8 @@ class ClipScores:
         v["ssim_y"] += ssim(sr, gt, self.crop, y_channel=True).tolist()
         if self.vgg is not None:
             v["lpips_vgg"] += self.vgg.distance(self.vgg.features(sr.to(self.device)), ref.vgg).double().cpu().tolist()
+        if self.dists is not None:
+            v["dists"] += self.dists.distance(self.dists.features(sr.to(self.device)), ref.dists).double().cpu().tolist()
         fa = fb = None
         if self.alex is not None:
             fa, fb = self.alex.features(sr.to(self.device)), ref.alex

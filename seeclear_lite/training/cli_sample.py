@@ -36,7 +36,7 @@ from ..utils import get_device
 from ..utils.io import StagedOutput, atomic_write_bytes, atomic_write_text, check_output_dir
 from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .checkpoint import CheckpointError, default_checkpoint, load_model
-from .sampling import VideoSampler, fast_path, iter_frames
+from .sampling import NOISE_MODES, VideoSampler, fast_path, iter_frames
 from .tiling import TiledSampler, TilePlan, plan_tiles
 
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
@@ -51,8 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a checkpoint written by `train` or `export` (default: the shipped data/checkpoints/small.pt)")
     parser.add_argument("--input", type=Path, required=True, help="folder of LR frames or an LR video file")
     parser.add_argument("--output", required=True, help="results folder")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="reverse diffusion steps (must equal the model's T; default: T)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, default=None, metavar="K",
+                       help="network calls per clip on the re-spaced schedule, 1..T (default: the checkpoint's "
+                            "diffusion.steps, else T); `python -m seeclear_lite tradeoff` scores each choice")
+    group.add_argument("--max-psnr", action="store_true",
+                       help="the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (= --steps 1), "
+                            "one call per clip and the least drawn detail; the chain trades PSNR for detail")
+    parser.add_argument("--noise", choices=NOISE_MODES, default="fresh",
+                        help="the sampler's noise: per frame (fresh, Algorithm 1), one draw shared by a clip's "
+                             "frames (shared), or shared and the same for every clip (fixed)")
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="posterior form of the reverse step (default: the checkpoint's diffusion.form)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
@@ -122,7 +130,8 @@ def weights_used(ckpt: dict, use_ema: bool) -> str:
 
 
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
-        fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print, tile=None) -> dict:
+        fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print, tile=None,
+        noise="fresh") -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds. ``--output`` is locked against a
     second writer, arguments, the checkpoint and the input frames are checked before anything is written, and the
     results go to a staging folder that replaces the old ones in ``output`` only when complete."""
@@ -141,11 +150,11 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
     with FolderLock(output, "--output", "sample"):
         return _run(checkpoint, source, output, steps=steps, form=form, seed=seed, max_frames=max_frames,
                     use_ema=use_ema, device=device, fps=fps, overwrite=overwrite, progress=progress,
-                    gif_frames=gif_frames, fast=fast, log=log, tile=tile)
+                    gif_frames=gif_frames, fast=fast, log=log, tile=tile, noise=noise)
 
 
 def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, device, fps, overwrite, progress,
-         gif_frames, fast, log, tile) -> dict:
+         gif_frames, fast, log, tile, noise="fresh") -> dict:
     check_output_dir(output, OUTPUTS, overwrite, option="--output")
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
@@ -155,10 +164,10 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
               f"sampling with the EMA weights (sample.json says so).", file=sys.stderr)
     fast_path(model, device, fast)
     T = cfg.diffusion.T
-    if steps is not None and steps != T:
-        raise ValueError(f"--steps {steps}: this model was trained for T={T} diffusion steps and the sampler runs "
-                         f"all of them (respaced sampling is not implemented in this version); omit --steps or "
-                         f"pass --steps {T}.")
+    steps = steps if steps is not None else cfg.diffusion.steps
+    if steps is not None and (isinstance(steps, bool) or not 1 <= steps <= T):
+        raise ValueError(f"--steps {steps}: give 1..{T} network calls per clip (this model's T is {T}).")
+    calls = steps or T
     form = form or cfg.diffusion.form
     total = None
     if Path(source).is_dir():
@@ -167,7 +176,7 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
     first = next(frames)                     # decoding errors surface before anything is written
     diffusion = BlurringResShift.from_config(cfg.diffusion)
     sampler = VideoSampler(model, diffusion, clip_length=cfg.data.clip_length, form=form, seed=seed, device=device,
-                           progress=progress)
+                           progress=progress, steps=steps, noise=noise)
     h, w = first.shape[-2:]
     plan = (plan_tiles(model, cfg, (h, w), device, tile=tile) if tile is not None or h * w > 32 * 32
             else TilePlan(None, 0, float("nan"), float("nan")))     # as small as the estimate's own probes
@@ -175,7 +184,7 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
         sampler = TiledSampler(sampler, plan.tile, plan.overlap)
         log(f"note: {plan.reason}")
     log(f"sampling {total if total is not None else 'all'} frames {first.shape[-1]}x{first.shape[-2]} -> x4 on "
-        f"{device} ({T} steps, form {form!r}, clips of {cfg.data.clip_length}"
+        f"{device} ({calls} of T = {T} steps, noise {noise}, form {form!r}, clips of {cfg.data.clip_length}"
         f"{f', tiles of {plan.tile} LR px' if plan.tile else ''})")
     pending: dict[int, torch.Tensor] = {}    # LR frames read but not yet written (at most one clip)
 
@@ -207,7 +216,7 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
             atomic_write_bytes(stage.path / "side_by_side.gif", encode_gif(gif, fps))
         record = {"checkpoint": str(checkpoint), "step": int(ckpt["step"]), "kit_version": __version__,
                   "input": str(source), "frames": n, "lr_size": [int(first.shape[-2]), int(first.shape[-1])],
-                  "steps": T, "form": form, "seed": seed, "ema": weights == "EMA", "weights": weights,
+                  "steps": calls, "T": T, "noise": noise, "form": form, "seed": seed, "ema": weights == "EMA", "weights": weights,
                   "ema_requested": use_ema, "device": str(device),
                   "clip_length": cfg.data.clip_length, "clips": len(sampler.times),
                   "tile": {"lr_px": plan.tile, "overlap": plan.overlap} if plan.tile else None,
@@ -221,7 +230,8 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        run(args.checkpoint, args.input, args.output, steps=args.steps, form=args.form, seed=args.seed,
+        run(args.checkpoint, args.input, args.output, steps=1 if args.max_psnr else args.steps, form=args.form,
+            seed=args.seed, noise=args.noise,
             max_frames=args.max_frames, use_ema=not args.no_ema, device=args.device, fps=args.fps,
             overwrite=args.overwrite, progress=not args.no_progress, gif_frames=args.gif_frames, fast=not args.no_fast,
             tile=args.tile)

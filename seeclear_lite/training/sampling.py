@@ -58,24 +58,49 @@ def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
     return net
 
 
+#: How a clip's noise is drawn: every frame its own ("fresh", Algorithm 1), one draw shared by the m frames of a
+#: clip ("shared"), or shared and the same draw for every clip of the video ("fixed": the VideoSampler re-seeds
+#: its generator at each clip).
+NOISE_MODES = ("fresh", "shared", "fixed")
+
+
+def draw_noise(y: torch.Tensor, generator: torch.Generator | None, mode: str = "fresh") -> torch.Tensor:
+    """Standard normal noise shaped like ``y [B, m, 3, H, W]``: independent per frame (``fresh``), or one frame's
+    draw repeated over the m frames (``shared``/``fixed``), so that drawn detail does not change from frame to
+    frame where the scene does not."""
+    if mode == "fresh" or y.dim() != 5:
+        return torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+    one = torch.randn((y.shape[0], 1, *y.shape[2:]), generator=generator, dtype=y.dtype, device=y.device)
+    return one.expand(y.shape).contiguous()
+
+
 @torch.no_grad()
 def sample_clip(model, diffusion, lr01: torch.Tensor, *, form: str = "consistent",
                 generator: torch.Generator | None = None, memory=None, progress: bool = False,
-                callback: Callable | None = None, steps=None, x_start: torch.Tensor | None = None):
+                callback: Callable | None = None, steps=None, x_start: torch.Tensor | None = None,
+                noise: str = "fresh"):
     """One batch of clips ``lr01 [B, m, 3, h, w]`` ([0, 1]) -> ``(sr01 [B, m, 3, H, W], memory for the next clip)``
     (Algorithm 1 for one clip; the memory is None for a model without CaTeGory).
 
     The reverse loop lives here, where the clip's condition and the decoder features are, and takes one
     :meth:`~seeclear_lite.diffusion.BlurringResShift.step` per network call. ``steps``: None (all T), an int
     k (k network calls on the re-spaced schedule; 1 = the one-step estimate x0_hat(x_T)) or a descending list
-    of steps; ``x_start`` (pixels, [-1, 1]) starts the chain at that list's first step. The m frames of a clip
+    of steps; ``x_start`` (pixels, [-1, 1]) starts the chain at that list's first step. ``noise``: one of
+    :data:`NOISE_MODES` (:func:`draw_noise`). The m frames of a clip
     go through the network together. ``sr01`` is the last x0 estimate mapped to [0, 1] and clamped (not
     quantized). ``callback(t, x_t, x0_hat)`` sees every step (trajectories)."""
     y = diffusion.upsample_lr(to_diffusion_range(lr01))
     cond = model.condition(lr01, y, memory)                                  # lines 5-7, 24
     ts = diffusion.chain_steps(steps, x_start is not None)
     u_l = diffusion.to_freq(y)
-    u = diffusion.prior_sample(y, generator) if x_start is None else diffusion.to_freq(x_start.to(y.dtype))
+    if noise not in NOISE_MODES:
+        raise ValueError(f"noise must be one of {NOISE_MODES}, got {noise!r}.")
+    if x_start is not None:
+        u = diffusion.to_freq(x_start.to(y.dtype))
+    elif noise == "fresh":
+        u = diffusion.prior_sample(y, generator)
+    else:                                                                    # Eq. 6 with the shared draw
+        u = u_l + diffusion.kappa * float(diffusion.eta[-1]) ** 0.5 * draw_noise(y, generator, noise)
     pairs = list(zip(ts, ts[1:] + [0]))
     if progress:
         from tqdm.auto import tqdm
@@ -90,7 +115,8 @@ def sample_clip(model, diffusion, lr01: torch.Tensor, *, form: str = "consistent
             callback(t, x_t, x0_hat)
         if s == 0:
             break
-        u = diffusion.step(u, diffusion.to_freq(x0_hat), u_l, t, s, form, generator)
+        eps = None if noise == "fresh" else draw_noise(y, generator, noise)
+        u = diffusion.step(u, diffusion.to_freq(x0_hat), u_l, t, s, form, generator, noise=eps)
     new_memory = model.update_memory(memory, feats, cond)                   # lines 42-44
     return to_image_range(x0_hat).clamp(0.0, 1.0), new_memory
 
@@ -171,13 +197,16 @@ class VideoSampler:
     video, on the model's device). ``carry_memory=False`` samples every clip from the learned memory
     (C̄, T̄) instead of the updated one: the "without memory update" ablation of notebook 06.
     ``steps`` (None = all T) is the number of network calls per clip on the re-spaced schedule (1 = the
-    one-step estimate). ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
+    one-step estimate); ``noise`` how the noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
     seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
     """
 
     def __init__(self, model, diffusion, clip_length: int = 5, form: str = "consistent", seed: int = 0,
                  device=None, progress: bool = False, carry_memory: bool = True, keep_memories: bool = False,
-                 steps: int | None = None):
+                 steps: int | None = None, noise: str = "fresh"):
+        if noise not in NOISE_MODES:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}.")
+        self.noise = noise
         if int(clip_length) < 1:
             raise ValueError(f"clip_length (m) must be >= 1, got {clip_length}.")
         diffusion.timesteps(steps)                             # checked here, before any frame is read
@@ -204,9 +233,11 @@ class VideoSampler:
         n = len(buffer)
         clip = reflect_pad_time(torch.stack(buffer).to(self.device), self.m)[None]   # [1, m, 3, h, w]
         t0 = time.perf_counter()
+        if self.noise == "fixed":                          # the same noise field for every clip of the video
+            gen.manual_seed(self.seed)
         sr, new_memory = sample_clip(self.model, self.diffusion, clip, form=self.form, generator=gen,
                                      memory=memory if self.carry_memory else None, progress=self.progress,
-                                     steps=self.steps)
+                                     steps=self.steps, noise=self.noise)
         sr = sr[0, :n].float().cpu()                      # crop the reflected padding back off
         self.times.append(time.perf_counter() - t0)
         if self.keep_memories and new_memory is not None:
@@ -279,7 +310,7 @@ class VideoSampler:
 
 
 def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, seed: int = 0, use_ema: bool = True,
-                              fast: bool = True, steps: int | None = None):
+                              fast: bool = True, steps: int | None = None, noise: str = "fresh"):
     """``sr = f(lr)``: a whole video ``lr [T, 3, h, w]`` in [0, 1] -> ``[T, 3, 4h, 4w]`` in [0, 1] with a trained
     checkpoint (EMA weights, the checkpoint's posterior form unless ``form``, the CPU fast path unless
     ``fast=False``; ``steps`` network calls per clip, default the checkpoint's ``diffusion.steps``, else T), clip by clip with memory. The SR function the evaluation harness and notebook 08 plug in;
@@ -289,7 +320,7 @@ def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, 
     fast_path(model, device, fast)
     sampler = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=cfg.data.clip_length,
                            form=form or cfg.diffusion.form, seed=seed, device=device,
-                           steps=steps if steps is not None else cfg.diffusion.steps)
+                           steps=steps if steps is not None else cfg.diffusion.steps, noise=noise)
 
     def super_resolve(lr: torch.Tensor) -> torch.Tensor:
         return sampler(lr)
