@@ -23,7 +23,7 @@ COMMANDS = {
     "train": ("seeclear_lite.training.cli_train", "train a configuration"),
     "sample": ("seeclear_lite.training.cli_sample", "super-resolve a video clip by clip"),
     "tradeoff": ("seeclear_lite.evaluation.cli_tradeoff", "a checkpoint's outputs on the perception-distortion plane"),
-    "export": ("seeclear_lite.training.export", "a run's checkpoint as shippable fp16 weights + a JSON record"),
+    "export": ("seeclear_lite.evaluation.export", "a run's checkpoint as shippable fp16 weights + a JSON record"),
     "ablate": ("seeclear_lite.kit.ablation", "train Table 2's ablation rows on the same budget and compare"),
     "bench": ("seeclear_lite.kit.bench", "sampling speed benchmark"),
 }

@@ -28,14 +28,17 @@ from omegaconf.errors import OmegaConfBaseException
 #: What a stage trains (Sec. 4.1): everything but CaTeGory, CaTeGory alone, or all of it.
 STAGE_TRAINS = ("condenser", "memory", "all")
 DATA_SOURCES = ("samples", "basicsr", "corpus", "pack")
+#: The names of ``seeclear_lite.degradation.DEGRADATIONS`` (config imports nothing of the package; a test keeps
+#: the two lists equal).
+DEGRADATION_NAMES = ("bi_x4", "bd_x4")
 #: Mixed precision: ``auto`` = bf16 autocast on CUDA, fp32 on the CPU.
 AMP_MODES = ("auto", "bf16", "off")
 #: The reverse-step forms of ``BlurringResShift.posterior`` (notebook 02 derives all three).
 POSTERIOR_FORMS = ("paper", "consistent", "repaired")
 #: How export picks a run's step: one metric, or "psnr_lpips" = PSNR - 20 LPIPS (1 dB is worth 0.05 LPIPS).
 BEST_METRICS = ("psnr", "ssim", "lpips", "psnr_lpips")
-#: How the perceptual loss is weighted over t: the same everywhere, or by the signal left, 1 - eta_t.
-PERCEPTUAL_T = ("all", "signal")
+#: How the perceptual loss is weighted over t: the same everywhere, by the signal left (1 - eta_t), or at t = 1 only.
+PERCEPTUAL_T = ("all", "signal", "last")
 #: Channels the default k-means distiller appends to its k soft assignments in P (Lab colour, texture).
 PIXEL_DESCRIPTORS = 4
 
@@ -171,6 +174,7 @@ class DataConfig:
 
     source: str = "samples"       # samples | basicsr | corpus | pack
     root: Optional[str] = None    # BasicSR root / pack .npz / corpus folder (default: the cache)
+    degradation: str = "bi_x4"    # how LR frames are made, training and validation: bi_x4 (the paper's) | bd_x4
     clips: Optional[list] = None  # restrict to these clips
     split: str = "train"
     clip_length: int = 5          # m (Sec. 4.1)
@@ -212,7 +216,7 @@ class OptimConfig:
     charbonnier_eps: float = 1e-3  # on the diffusion range [-1, 1]
     perceptual_weight: float = 0.0  # LPIPS on x0_hat beside the Charbonnier (0 = the paper's loss alone)
     perceptual_net: str = "alex"    # the LPIPS backbone of the loss (alex; report with vgg, another net)
-    perceptual_t: str = "all"       # "all": the same weight at every t; "signal": weight x (1 - eta_t)
+    perceptual_t: str = "all"       # "all": the same weight at every t; "signal": x (1 - eta_t); "last": t = 1 only
     ema_decay: float = 0.999
 
 
@@ -561,6 +565,8 @@ def validate(cfg: TrainConfig) -> None:
         s = getattr(cfg, sec)
         need(s.gt_patch is None or (s.gt_patch > 0 and s.gt_patch % 4 == 0),
              f"{sec}.gt_patch must be a positive multiple of 4 (or null for whole frames), got {s.gt_patch}.")
+    need(cfg.data.degradation in DEGRADATION_NAMES,
+         f"data.degradation must be one of {', '.join(DEGRADATION_NAMES)}, got {cfg.data.degradation!r}.")
     need(cfg.data.batch_size >= 1, f"data.batch_size must be >= 1, got {cfg.data.batch_size}.")
     need(cfg.data.clip_length >= 1, f"data.clip_length must be >= 1, got {cfg.data.clip_length}.")
     need(cfg.data.clips_per_sample >= 1, f"data.clips_per_sample must be >= 1, got {cfg.data.clips_per_sample}.")

@@ -6,20 +6,20 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "seeclear_lite"
 
 
-def _modules() -> dict[str, Path]:
+def _modules(pkg: Path = PKG) -> dict[str, Path]:
     out = {}
-    for p in PKG.rglob("*.py"):
-        parts = list(p.relative_to(PKG.parent).with_suffix("").parts)
+    for p in pkg.rglob("*.py"):
+        parts = list(p.relative_to(pkg.parent).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
         out[".".join(parts)] = p
     return out
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(pkg: Path = PKG) -> dict[str, set[str]]:
     """module -> the package modules it imports (anywhere in the file; ``from x import y`` counts y when y is a
     module of x, else x)."""
-    mods = _modules()
+    mods = _modules(pkg)
     graph = {m: set() for m in mods}
     for m, p in mods.items():
         pkg = m if p.name == "__init__.py" else m.rsplit(".", 1)[0]
@@ -87,20 +87,63 @@ def test_package_imports_are_at_the_top_of_modules():
     assert not late, f"in-function imports of the package's own modules: {late}"
 
 
-def test_the_model_layers_do_not_reach_up():
-    """config < diffusion, data, metrics < blocks < semantics, memory < models < training < kit: the model code never
-    imports the training engine or the teaching kit, and nothing but the kit imports the kit."""
-    graph = import_graph()
-    below = {"config": set(), "diffusion": {"training", "kit", "models"}, "blocks": {"training", "kit", "models"},
-             "semantics": {"training", "kit", "models"}, "memory": {"training", "kit", "models"},
-             "models": {"training", "kit", "evaluation"}, "training": {"kit"}, "evaluation": {"kit"},
-             "data": {"training", "kit", "models"}, "metrics": {"training", "kit", "models"}}
+def package_graph(pkg: Path = PKG) -> dict[str, set[str]]:
+    """package (``seeclear_lite.training``, ...) -> the other packages its modules import: a cycle here (training
+    importing evaluation while evaluation imports training) is a layering error even when no module cycle exists."""
+    graph: dict[str, set[str]] = {}
+    for m, deps in import_graph(pkg).items():
+        top = ".".join(m.split(".")[:2])
+        graph.setdefault(top, set()).update(".".join(d.split(".")[:2]) for d in deps)
+    for top, deps in graph.items():
+        deps.discard(top)
+        deps.discard("seeclear_lite")
+    return graph
+
+
+def test_no_package_cycles():
+    cycle = find_cycle(package_graph())
+    assert cycle is None, "import cycle between packages: " + " -> ".join(cycle)
+
+
+def test_the_package_cycle_check_fails_on_a_planted_upward_import(tmp_path):
+    """A copy of the package with one training -> evaluation import planted must fail the check (the layering
+    evaluation > training that export and scoring rely on)."""
+    import shutil
+
+    copy = tmp_path / "seeclear_lite"
+    shutil.copytree(PKG, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert find_cycle(package_graph(copy)) is None and not upward_imports(copy)
+    engine = copy / "training" / "engine.py"
+    engine.write_text("from ..evaluation import harness\n" + engine.read_text())
+    assert find_cycle(package_graph(copy)) is not None
+    assert any("training.engine -> seeclear_lite.evaluation" in b for b in upward_imports(copy))
+
+
+#: package -> the packages it must never import (the layers point down).
+FORBIDDEN = {"config": set(), "diffusion": {"training", "kit", "models", "evaluation"},
+             "blocks": {"training", "kit", "models", "evaluation"}, "semantics": {"training", "kit", "models", "evaluation"},
+             "memory": {"training", "kit", "models", "evaluation"}, "models": {"training", "kit", "evaluation"},
+             "training": {"kit", "evaluation"}, "evaluation": {"kit"},
+             "data": {"training", "kit", "models", "evaluation"}, "metrics": {"training", "kit", "models", "evaluation"}}
+
+
+def upward_imports(pkg: Path = PKG) -> list[str]:
+    """Imports that point up a layer: config < diffusion, data, metrics < blocks < semantics, memory < models <
+    training < evaluation < kit."""
     bad = []
-    for m, deps in graph.items():
+    for m, deps in import_graph(pkg).items():
         layer = m.split(".")[1] if m.count(".") else None
         for d in deps:
-            if layer in below and d.split(".")[1:2] and d.split(".")[1] in below[layer]:
+            if layer in FORBIDDEN and d.split(".")[1:2] and d.split(".")[1] in FORBIDDEN[layer]:
                 bad.append(f"{m} -> {d}")
         if m == "seeclear_lite.config":
             bad += [f"{m} -> {d}" for d in deps]
+    return bad
+
+
+def test_the_model_layers_do_not_reach_up():
+    """config < diffusion, data, metrics < blocks < semantics, memory < models < training < evaluation < kit: the
+    model code never imports the training engine, training never imports evaluation (which scores and exports
+    runs), and nothing but the kit imports the kit."""
+    bad = upward_imports()
     assert not bad, bad

@@ -312,7 +312,7 @@ def test_sample_writes_frames_in_time_order(run_dir, tmp_path):
 
 # ------------------------------------------------------------------------------ tracebacks become one line
 def _export(run_dir, tmp_path):
-    from seeclear_lite.training.export import export_run
+    from seeclear_lite.evaluation.export import export_run
 
     out = tmp_path / "exp.pt"
     export_run(run_dir, out, score=False, log=lambda *a, **k: None)

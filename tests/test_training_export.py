@@ -14,7 +14,7 @@ from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.evaluation import evaluate
 from seeclear_lite.training import train
 from seeclear_lite.training.checkpoint import load_checkpoint, load_model
-from seeclear_lite.training.export import MAX_SHIPPED_BYTES, export_run, find_source, half_weights
+from seeclear_lite.evaluation.export import MAX_SHIPPED_BYTES, export_run, find_source, half_weights
 
 QUIET = dict(log=lambda *a, **k: None)
 
@@ -134,7 +134,7 @@ def test_half_weights_refuses_values_float16_cannot_hold():
 
 def test_rescore_adds_lpips_and_keeps_the_earlier_validation(run, tmp_path, capsys):
     from seeclear_lite.metrics.lpips_weights import weights_path
-    from seeclear_lite.training.export import rescore
+    from seeclear_lite.evaluation.export import rescore
 
     export_run(run, tmp_path / "m.pt", use_lpips=False, device="cpu", **QUIET)
     if not weights_path("vgg").is_file():

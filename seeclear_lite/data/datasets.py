@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..degradation import degrade_uint8
+from ..degradation import DEFAULT_DEGRADATION, check_degradation, degrade_uint8
 from .corpus import corpus_clips, default_corpus_dir
 from .io import IMAGE_EXTENSIONS, list_frames, read_image_uint8, uint8_to_float
 from .pack import CorpusPack, load_pack
@@ -214,7 +214,8 @@ class PackClips:
 
 
 #: LR margin (in LR pixels) around a crop when the LR is made on the fly: MATLAB's antialiased x4 kernel
-#: reaches 2 LR pixels (8 HR pixels) out, so the degraded crop equals the crop of the degraded frame.
+#: reaches 2 LR pixels (8 HR pixels) out, BD's 13 x 13 Gaussian 1.5, so the degraded crop equals the crop of the
+#: degraded frame.
 _LR_MARGIN = 3
 
 
@@ -229,16 +230,21 @@ class ClipDataset(Dataset):
         augment: random flips, 90-degree rotation and temporal reversal.
         seed: base seed of the per-item generators.
         stride: step between window starts (1: every window; ``clip_length``: non-overlapping).
+        degradation: how LR frames are made from the GT (``seeclear_lite.degradation.DEGRADATIONS``); a source's
+            stored LR frames (BI x4) are read only for ``bi_x4``.
     """
 
     def __init__(self, source, clip_length: int = 5, scale: int = 4, gt_patch: int | None = None,
-                 augment: bool = False, seed: int = 0, stride: int = 1):
+                 augment: bool = False, seed: int = 0, stride: int = 1, degradation: str = DEFAULT_DEGRADATION):
         if clip_length < 1 or stride < 1:
             raise ValueError(f"clip_length and stride must be >= 1, got {clip_length}, {stride}")
         if scale != source.scale:
             raise ValueError(f"scale {scale} differs from the source's scale {source.scale}")
         if gt_patch is not None and (gt_patch <= 0 or gt_patch % scale):
             raise ValueError(f"gt_patch must be a positive multiple of the scale {scale}; got {gt_patch}.")
+        if degradation != DEFAULT_DEGRADATION:
+            check_degradation(degradation, scale)
+        self.degradation = degradation
         self.source, self.m, self.scale = source, int(clip_length), int(scale)
         self.gt_patch, self.augment, self.seed, self.epoch = gt_patch, bool(augment), int(seed), 0
         self.windows: list[tuple[str, int]] = []
@@ -270,7 +276,7 @@ class ClipDataset(Dataset):
         name, start = self.windows[index]
         idx = range(start, start + self.m)
         gt = self.source.load_gt(name, idx)
-        lr = self.source.load_lr(name, idx)
+        lr = self.source.load_lr(name, idx) if self.degradation == DEFAULT_DEGRADATION else None
         s = self.scale
         H, W = gt.shape[1:3]
         if self.gt_patch is not None:
@@ -280,12 +286,13 @@ class ClipDataset(Dataset):
             if lr is None:  # degrade the crop plus a margin, then drop the margin (exact; see _LR_MARGIN)
                 y0, x0 = max(y - _LR_MARGIN, 0), max(x - _LR_MARGIN, 0)
                 y1, x1 = min(y + p + _LR_MARGIN, H // s), min(x + p + _LR_MARGIN, W // s)
-                lr = degrade_uint8(gt[:, y0 * s:y1 * s, x0 * s:x1 * s], s)[:, y - y0:y - y0 + p, x - x0:x - x0 + p]
+                lr = degrade_uint8(gt[:, y0 * s:y1 * s, x0 * s:x1 * s], s, self.degradation)[
+                    :, y - y0:y - y0 + p, x - x0:x - x0 + p]
             else:
                 lr = lr[:, y:y + p, x:x + p]
             gt = gt[:, y * s:(y + p) * s, x * s:(x + p) * s]
         elif lr is None:
-            lr = degrade_uint8(gt, s)
+            lr = degrade_uint8(gt, s, self.degradation)
         if self.augment:
             hflip, vflip, rot, rev = rng.random(4) < 0.5
             gt, lr = (augment_frames(a, hflip, vflip, rot, rev) for a in (gt, lr))

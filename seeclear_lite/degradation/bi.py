@@ -62,10 +62,3 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
     """
     check_image_tensor(x)
     return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
-
-
-def degrade_uint8(gt, scale: int = 4):
-    """uint8 ``[T, H, W, 3]`` (numpy) -> its BI x``scale`` LR frames, rounded to uint8 (what ``BIx4/`` stores)."""
-    hr = torch.from_numpy(np.ascontiguousarray(gt)).permute(0, 3, 1, 2).to(torch.float64) / 255.0
-    lr = bi_degrade(hr, scale)
-    return (lr.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..config import POSTERIOR_FORMS
+from ..degradation import DEFAULT_DEGRADATION, DEGRADATIONS
 from ..training.checkpoint import default_checkpoint
 from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .harness import evaluate
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reverse step of the sampler (default: the checkpoint's own)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise (default 0)")
     add_point_arguments(parser)
+    parser.add_argument("--degradation", choices=tuple(DEGRADATIONS), default=DEFAULT_DEGRADATION,
+                        help="how LR frames are made from the GT when no LR folder is given (default bi_x4, the "
+                             "paper's; a root's BIx4 folder is used only for bi_x4)")
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cropped on each side before "
@@ -86,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
                      crop_border=args.crop_border, max_frames=args.max_frames, clips=args.clips,
                      use_lpips=not args.no_lpips, overwrite=args.overwrite, device=args.device,
                      progress=not args.no_progress, form=args.form, seed=args.seed, fast=not args.no_fast,
-                     steps=chosen_steps(args))
+                     steps=chosen_steps(args), degradation=args.degradation)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -38,7 +38,7 @@ from .. import __version__
 from ..config import POSTERIOR_FORMS
 from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import to_uint8, uint8_to_float, write_image
-from ..degradation import bicubic_upsample, degrade_uint8
+from ..degradation import DEFAULT_DEGRADATION, bicubic_upsample, check_degradation, degrade_uint8
 from ..metrics import get_lpips
 from ..metrics.clip_scores import FRAME_METRICS, METRICS, ClipScores, average_over_clips
 from ..training.checkpoint import default_checkpoint
@@ -99,11 +99,11 @@ def load_lpips_pair(device, enabled: bool, fast: bool = True):
         raise FileNotFoundError(f"{err}\n(Or run the evaluation without LPIPS: --no-lpips.)") from err
 
 
-def _lr_frames(source, name: str, idx, scale: int):
-    """(GT uint8, LR uint8) of the frames ``idx`` of a clip; LR from its folder or the BI degradation."""
+def _lr_frames(source, name: str, idx, scale: int, degradation: str = DEFAULT_DEGRADATION):
+    """(GT uint8, LR uint8) of the frames ``idx`` of a clip; LR from its folder or made by ``degradation``."""
     gt_u8 = source.load_gt(name, idx)
     lr_u8 = source.load_lr(name, idx)
-    return gt_u8, (degrade_uint8(gt_u8, scale) if lr_u8 is None else lr_u8)
+    return gt_u8, (degrade_uint8(gt_u8, scale, degradation) if lr_u8 is None else lr_u8)
 
 
 def _sync(device) -> None:
@@ -111,7 +111,7 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _sr_chunks(sr_fn, source, name: str, n: int, chunk: int, scale: int, device):
+def _sr_chunks(sr_fn, source, name: str, n: int, chunk: int, scale: int, device, degradation=DEFAULT_DEGRADATION):
     """Yield ``(frame indices, GT uint8, SR float [k, 3, H, W], seconds of the method)`` over one clip.
 
     A plain SR function gets ``chunk`` frames at a time. A checkpoint's function (it has a ``sampler``) gets the
@@ -122,14 +122,14 @@ def _sr_chunks(sr_fn, source, name: str, n: int, chunk: int, scale: int, device)
     if sampler is None:
         for s in range(0, n, chunk):
             idx = range(s, min(s + chunk, n))
-            gt_u8, lr_u8 = _lr_frames(source, name, idx, scale)
+            gt_u8, lr_u8 = _lr_frames(source, name, idx, scale, degradation)
             t0 = time.perf_counter()
             with torch.no_grad():
                 sr = sr_fn(uint8_to_float(lr_u8).to(device))
             _sync(device)
             yield idx, gt_u8, sr, time.perf_counter() - t0
         return
-    lr = torch.cat([uint8_to_float(_lr_frames(source, name, range(s, min(s + chunk, n)), scale)[1])
+    lr = torch.cat([uint8_to_float(_lr_frames(source, name, range(s, min(s + chunk, n)), scale, degradation)[1])
                     for s in range(0, n, chunk)])
     clips = sampler.clips(lr)
     while True:
@@ -151,7 +151,8 @@ def _finite(x: float | None) -> float | None:
 def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: int = 4, crop_border: int = 0,
              max_frames: int | None = None, clips=None, use_lpips: bool = True, overwrite: bool = False,
              device=None, chunk: int = 8, progress: bool = True, log=print, form: str | None = None,
-             seed: int = 0, fast: bool = True, steps: int | None = None) -> dict:
+             seed: int = 0, fast: bool = True, steps: int | None = None,
+             degradation: str = DEFAULT_DEGRADATION) -> dict:
     """Evaluate ``method`` on the dataset at ``gt`` and write the results into ``out``; return metrics.json.
 
     Every argument and input frame is checked before anything is written, and the results are written into a
@@ -161,7 +162,9 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     Args:
         gt: a BasicSR root (``<gt>/GT/<clip>/``, LR from ``<gt>/BIx4/`` when present) or the GT folder itself.
         out: results folder; refuses to replace earlier results unless ``overwrite``.
-        lr: LR folder (``<lr>/<clip>/``); default ``<gt>/BIx4`` if present, else BI degradation on the fly.
+        lr: LR folder (``<lr>/<clip>/``); default ``<gt>/BIx4`` if present (for the BI degradation), else LR
+            frames made on the fly by ``degradation`` (``bi_x4`` or ``bd_x4``; a root's BIx4 folder is not used for
+            another degradation).
         crop_border: pixels removed on each side before PSNR/SSIM (0 = the paper's convention).
         max_frames: evaluate only the first N frames of each clip.
         clips: only these clip names.
@@ -179,7 +182,11 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
+    if degradation != DEFAULT_DEGRADATION:
+        check_degradation(degradation, scale)
     gt_dir, lr_dir = resolve_basicsr_root(gt, lr)
+    if degradation != DEFAULT_DEGRADATION and lr is None:
+        lr_dir = None                       # a root's BIx4 frames are BI: make this degradation's frames instead
     check_lr_folder_scale(lr_dir, scale)
     source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
     for name in source.names:
@@ -194,11 +201,12 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
     lp_vgg, lp_alex = load_lpips_pair(device, use_lpips, fast)
     with StagedOutput(out, OUTPUTS, overwrite, option="--out") as stage:
         log(f"evaluate {method} x{scale} on {len(source.names)} clips of {gt_dir} "
-            f"(LR: {lr_dir if lr_dir else 'BI degradation on the fly'}) -> {out}")
+            f"(LR: {lr_dir if lr_dir else degradation + ' degradation on the fly'}) -> {out}")
         result, run = _evaluate_into(stage.path, source, sr_fn, method, scale, crop_border, lp_vgg, lp_alex,
-                                     device, chunk, progress)
+                                     device, chunk, progress, degradation)
         run.update({"checkpoint": str(checkpoint) if checkpoint else None, "max_frames": max_frames,
-                    "gt": str(gt_dir), "lr": str(lr_dir) if lr_dir else "BI degradation on the fly (rounded to 8 bit)",
+                    "gt": str(gt_dir), "degradation": degradation if lr_dir is None else None,
+                    "lr": str(lr_dir) if lr_dir else f"{degradation} degradation on the fly (rounded to 8 bit)",
                     "lpips": use_lpips})
         sampler = getattr(sr_fn, "sampler", None)
         if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
@@ -224,7 +232,7 @@ def check_lr_folder_scale(lr_dir, scale: int) -> None:
 
 
 def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_border: int, lp_vgg, lp_alex, device,
-                   chunk: int, progress: bool) -> tuple[dict, dict]:
+                   chunk: int, progress: bool, degradation: str = DEFAULT_DEGRADATION) -> tuple[dict, dict]:
     """Run the method over every clip, write the SR frames and the tables into ``out``; (metrics, run record)."""
     per_clip, per_frame_rows, frames_total = {}, [], 0
     t_start = time.perf_counter()
@@ -233,7 +241,7 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
         scores = ClipScores(crop_border, lp_vgg, lp_alex, device)
         sr_seconds = 0.0
         bar = tqdm(total=n, desc=f"  {name}", unit="frame", leave=False, disable=not progress)
-        for idx, gt_u8, sr, seconds in _sr_chunks(sr_fn, source, name, n, chunk, scale, device):
+        for idx, gt_u8, sr, seconds in _sr_chunks(sr_fn, source, name, n, chunk, scale, device, degradation):
             gt_f = uint8_to_float(gt_u8)
             sr_seconds += seconds
             if sr.shape[-2:] != gt_f.shape[-2:]:

@@ -34,7 +34,7 @@ from .. import __version__
 from ..data.corpus import default_corpus_dir
 from ..data.datasets import FolderClips, resolve_basicsr_root
 from ..data.io import quantize, uint8_to_float
-from ..degradation import bicubic_upsample, degrade_uint8
+from ..degradation import DEFAULT_DEGRADATION, bicubic_upsample, degrade_uint8
 from ..diffusion import BlurringResShift
 from ..metrics.clip_scores import METRICS, OPTIONAL_METRICS, ClipScores, average_over_clips
 from ..metrics.dists import get_dists
@@ -116,6 +116,8 @@ def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_fra
     fast_path(model, device, fast)
     diffusion = BlurringResShift.from_config(cfg.diffusion)
     scale = int(diffusion.scale)
+    if cfg.data.degradation != DEFAULT_DEGRADATION and lr is None:
+        lr_dir = None                       # a root's BIx4 frames are BI: make the model's degradation instead
     check_lr_folder_scale(lr_dir, scale)
     source = FolderClips(gt_dir, lr_dir, scale, clips, max_frames)
     source.verify_readable()
@@ -171,7 +173,7 @@ def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale
     n = source.num_frames(name)
     lr_u8 = source.load_lr(name, range(n))
     if lr_u8 is None:
-        lr_u8 = degrade_uint8(source.load_gt(name, range(n)), scale)
+        lr_u8 = degrade_uint8(source.load_gt(name, range(n)), scale, cfg.data.degradation)
     lr = uint8_to_float(lr_u8)
     m = cfg.data.clip_length
     # one untimed call at this frame size first: the CPU's kernels are chosen (and cached) on the first call at a

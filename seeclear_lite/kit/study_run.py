@@ -22,7 +22,7 @@ from ..metrics.clip_scores import ClipScores
 from ..models import build_model
 from ..training.engine import Trainer
 from ..training.sampling import VideoSampler
-from ..training.validation import build_dataset
+from ..data.build import build_dataset
 from ..utils.io import atomic_write_text
 from ..utils.params import count_parameters
 from .studies import METRICS, SCALE, Size, get_size, get_study

@@ -48,7 +48,8 @@ from .ema import EMA
 from .losses import PerceptualLoss, diffusion_loss
 from .sampler import ResumableBatchSampler
 from .step import make_optimizer, make_scheduler, prepare_batch, sample_timesteps
-from .validation import Validator, build_dataset
+from ..data.build import build_dataset
+from .validation import Validator
 
 #: Columns of ``history.csv`` (``history.json`` holds the same rows).
 HISTORY_FIELDS = ("step", "stage", "epoch", "loss", "lr", "grad_norm", "clips_per_s", "data_s", "compute_s",

@@ -10,7 +10,8 @@ LPIPS between x0_hat and x0, the kit's own frozen LPIPS network (AlexNet by defa
 the kit reports is not the quantity trained). ResShift's bicubic x4 model adds LPIPS to its loss the same way
 (``configs/bicx4_swinunet_lpips.yaml``). With ``optim.perceptual_t = "signal"`` its weight at step t is scaled
 by the signal left in x_t, 1 - eta_t: near 1 at t = 1, where the chain's output is made, and near 0 at t = T,
-where the network's x0 estimate should stay the MMSE-like first step (the perception-distortion trade-off,
+where the network's x0 estimate should stay the MMSE-like first step; ``"last"`` puts it on t = 1 alone, the step
+that makes the chain's output (the perception-distortion trade-off,
 Blau & Michaeli 2018: perceptual pressure belongs where the output is drawn, not where it is estimated).
 """
 
@@ -42,19 +43,31 @@ def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = CHAR
 
 
 class PerceptualLoss:
-    """``weight * w(t) * LPIPS(x0_hat, x0)``, averaged over frames and clips (``w(t)`` = 1, or 1 - eta_t with
-    ``per_t="signal"``). Frames in the diffusion range [-1, 1]; ``t`` LongTensor[B]."""
+    """``weight * w(t) * LPIPS(x0_hat, x0)``, averaged over frames and clips, with ``w(t)`` = 1 (``per_t="all"``),
+    1 - eta_t (``"signal"``) or 1 at t = 1 and 0 elsewhere (``"last"``: only the step that makes the chain's
+    output). Frames in the diffusion range [-1, 1]; ``t`` LongTensor[B]. Clips whose weight is 0 skip the LPIPS
+    network (``"last"`` runs it on about 1/T of the clips)."""
 
     def __init__(self, weight: float, net: str = "alex", per_t: str = "all", device=None):
         self.weight, self.per_t = float(weight), per_t
         self.lpips = get_lpips(net, device)
 
-    def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, diffusion) -> torch.Tensor:
-        d = self.lpips((x0_hat.float() + 1) / 2, (x0.float() + 1) / 2)              # [B] or [B, N]
-        d = d.reshape(d.shape[0], -1).mean(dim=1)                                   # per clip
+    def t_weight(self, t: torch.Tensor, diffusion) -> torch.Tensor:
+        """w(t) per clip, float32 on t's device."""
         if self.per_t == "signal":
-            d = d * (1 - diffusion.eta.to(d.device, d.dtype)[t.to(d.device)])
-        return self.weight * d.mean()
+            return (1 - diffusion.eta.to(t.device)[t]).float()
+        if self.per_t == "last":
+            return (t == 1).float()
+        return torch.ones(t.shape, device=t.device)
+
+    def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, diffusion) -> torch.Tensor:
+        w = self.t_weight(t, diffusion)
+        keep = (w > 0).nonzero().flatten()
+        if keep.numel() == 0:
+            return x0_hat.new_zeros((), dtype=torch.float32)
+        d = self.lpips((x0_hat[keep].float() + 1) / 2, (x0[keep].float() + 1) / 2)   # [b] or [b, N]
+        d = d.reshape(d.shape[0], -1).mean(dim=1)                                    # per clip
+        return self.weight * (d * w[keep].to(d.dtype)).sum() / t.shape[0]
 
 
 def diffusion_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,

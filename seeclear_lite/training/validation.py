@@ -9,48 +9,16 @@ with or without it). Frames are rounded to 8 bits before scoring, as saved PNGs 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
 from ..config import TrainConfig
-from ..data import datasets as ds
+from ..data.build import build_dataset
 from ..data.io import quantize
-from ..data.pack import default_pack_path
-from ..data.samples import VALIDATION_CLIP, list_sample_clips
 from ..metrics import get_lpips
 from ..metrics.clip_scores import ClipScores
 from ..utils.ranges import to_diffusion_range, to_image_range
 from .sampling import sample_clip
-
-
-def build_dataset(section, cfg: TrainConfig, *, train: bool):
-    """The :class:`seeclear_lite.data.datasets.ClipDataset` of ``cfg.data`` (train) or ``cfg.val``; a pack
-    without a root is the default pack of ``data pack`` (``<corpus cache>/pack.npz``)."""
-    m = cfg.data.clip_length
-    kw = dict(clip_length=m * cfg.data.clips_per_sample if train else m, gt_patch=section.gt_patch if train else None,
-              augment=cfg.data.augment if train else False, seed=cfg.seed,
-              stride=cfg.data.stride if train else m)
-    clips = section.clips
-    which = "data" if train else "val"
-    if section.source == "basicsr" and section.root is None:
-        raise ValueError(f"{which}.source=basicsr needs {which}.root: the BasicSR root (<root>/GT/<clip>/%08d.png), "
-                         f"e.g. {which}.root=/data/REDS4.")
-    if section.source == "samples":
-        if clips is None:
-            names = list_sample_clips()
-            clips = [c for c in names if c != VALIDATION_CLIP] if train else [VALIDATION_CLIP]
-        return ds.sample_dataset(clips=clips, **kw)
-    if section.source == "basicsr":
-        return ds.basicsr_dataset(section.root, clips=clips, **kw)
-    split = section.split if train else "val"    # the corpus / pack hold a "val" split of held-out sources
-    if section.source == "corpus":
-        return ds.corpus_dataset(section.root, split=split, **kw)
-    root = section.root if section.root is not None else default_pack_path()
-    if not Path(root).is_file():
-        raise FileNotFoundError(f"{which}.source=pack: no pack at {root}; make it with `python -m seeclear_lite data "
-                                f"build && python -m seeclear_lite data pack`, or set {which}.root=<file.npz>.")
-    return ds.pack_dataset(root, split=split, **kw)
 
 
 def validation_windows(cfg: TrainConfig) -> list[dict]:

@@ -38,15 +38,16 @@ import torch
 from ..data.corpus import default_corpus_dir, load_manifest
 from ..data.samples import VALIDATION_CLIP, sample_root
 from ..diffusion import BlurringResShift
-from ..evaluation import evaluate
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
 from ..utils.lock import LockedError, file_lock, output_option, refuse_overlap
 from ..utils.io import atomic_torch_save, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
-from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config, load_checkpoint
-from .curves import training_curves
-from .engine import history_csv
-from .validation import Validator
+from ..training.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config,
+                                   load_checkpoint)
+from ..training.curves import training_curves
+from ..training.engine import history_csv
+from ..training.validation import Validator
+from .harness import evaluate
 
 #: The size limit of a checkpoint committed to the repository.
 MAX_SHIPPED_BYTES = 16 * 2**20
