@@ -39,7 +39,7 @@ def test_resume_is_bit_exact(tmp_path):
     cfg = micro_config(*EXTRA)
     assert cfg.total_steps == 6
     straight = Trainer(cfg, tmp_path / "straight", device=torch.device("cpu"), log=lambda *a: None)
-    assert straight.sampler.batches_per_epoch == 3
+    assert straight.batches.batches_per_epoch == 3
     straight.fit()
 
     # stop at the stage + epoch boundary (step 3), resume, stop mid-epoch / mid-stage (step 5), resume to the end

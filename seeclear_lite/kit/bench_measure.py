@@ -22,7 +22,7 @@ from ..models.info import flop_report, parameter_report
 from ..training.engine import Trainer
 from ..training.sampling import fast_path, sample_clip
 from ..utils import get_device
-from ..utils.device import device_name
+from ..utils.device import device_name, set_channels_last
 
 
 #: The paper's figures (Table 5), measured on the authors' hardware, not on this machine.
@@ -174,7 +174,7 @@ def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: 
     """Time ``sample_clip`` (Algorithm 1 on one clip) for ``variant``; returns (result dict, SR output)."""
     device = lr01.device
     amp, channels_last, comp = VARIANTS[variant]
-    model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    set_channels_last(model, channels_last)
     net = _TimedNet(torch.compile(model) if comp else model, amp, device.type,
                     recompute=variant == "recompute_per_step")
     threads = torch.get_num_threads()
@@ -422,7 +422,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
     if profile_step and state["best"] is not None:
         v, _, net = state["best"]
         amp, channels_last, _ = VARIANTS[v]
-        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        set_channels_last(model, channels_last)
         try:
             profile_text += profile_one_step(net, diffusion, lr01, seed, f"{name} / {v} / {device_name(device)}")
         except RuntimeError as err:

@@ -6,7 +6,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, 
 from .ema import EMA
 from .engine import NonFiniteLossError, Trainer, train
 from .losses import CHARBONNIER_EPS, charbonnier_loss, diffusion_loss
-from .sampler import ResumableBatchSampler
+from .batches import ResumableBatchSampler
 from .sampling import VideoSampler, checkpoint_super_resolver, denoiser, sample_clip
 from .step import (PAPER_BETAS, cosine_lr_factor, make_optimizer, make_scheduler, prepare_batch, sample_timesteps,
                    train_step)

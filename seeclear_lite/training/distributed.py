@@ -4,7 +4,7 @@ torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MA
 :func:`init_distributed` reads them, joins the process group (NCCL on CUDA, gloo on the CPU) and pins each
 process to its GPU. The model is wrapped in ``DistributedDataParallel`` (gradients are averaged over
 processes, so each process's loss is the mean over its local batch and the update equals that of one process
-with the global batch); the data order is split by :class:`~.sampler.ResumableBatchSampler`; only rank 0
+with the global batch); the data order is split by :class:`~.batches.ResumableBatchSampler`; only rank 0
 logs, validates and writes checkpoints (:func:`is_main`), the others wait at :func:`barrier`.
 """
 

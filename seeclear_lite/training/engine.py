@@ -1,7 +1,7 @@
 """The training loop of SeeClear-lite (Sec. 4.1), the same code on a laptop CPU and on one or many GPUs.
 
 One step (Eq. 25 and the Charbonnier loss of Sec. 4.1):
-1. a global batch of m-frame clips (:class:`~.sampler.ResumableBatchSampler`; each process loads its slice);
+1. a global batch of m-frame clips (:class:`~.batches.ResumableBatchSampler`; each process loads its slice);
 2. ``x0`` = HR frames, ``y`` = bicubic-upsampled LR frames, both in [-1, 1] (``step.prepare_batch``);
 3. per clip, t ~ U{1..T} and the noise are drawn from a generator seeded by (seed, step, position of the clip
    in the global batch), so the draws do not depend on the process count or on any global RNG;
@@ -39,14 +39,14 @@ from ..config import TrainConfig
 from ..diffusion import BlurringResShift
 from ..models import build_model
 from ..utils import get_device
-from ..utils.device import device_name
+from ..utils.device import device_name, set_channels_last
 from ..utils.io import atomic_write_text, clean_stale, csv_text
 from . import distributed as dist_utils
 from .checkpoint import (CheckpointError, CheckpointManager, capture_rng_state, check_finite, load_checkpoint,
                          load_weights, restore_rng_state)
 from .ema import EMA
 from .losses import PerceptualLoss, diffusion_loss
-from .sampler import ResumableBatchSampler
+from .batches import ResumableBatchSampler
 from .step import make_optimizer, make_scheduler, prepare_batch, sample_timesteps
 from ..data.build import build_dataset
 from .validation import Validator
@@ -130,7 +130,7 @@ class Trainer:
         self.diffusion = BlurringResShift.from_config(cfg.diffusion)
         self.model = build_model(cfg.model).to(self.device)
         if cfg.runtime.channels_last or (cfg.runtime.fast and self.device.type == "cpu"):
-            self.model = self.model.to(memory_format=torch.channels_last)    # the CPU fast path (see `bench`)
+            self.model = set_channels_last(self.model)                       # the CPU fast path (see `bench`)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
         self.amp = cfg.runtime.amp == "bf16" or (cfg.runtime.amp == "auto" and self.device.type == "cuda")
 
@@ -138,7 +138,7 @@ class Trainer:
         self.perceptual = (PerceptualLoss(o.perceptual_weight, o.perceptual_net, o.perceptual_t, self.device)
                            if o.perceptual_weight > 0 else None)
         self.dataset = build_dataset(cfg.data, cfg, train=True)
-        self.sampler = ResumableBatchSampler(len(self.dataset), cfg.data.batch_size, seed=cfg.seed,
+        self.batches = ResumableBatchSampler(len(self.dataset), cfg.data.batch_size, seed=cfg.seed,
                                              rank=self.info.rank, world_size=self.info.world_size)
         self.ckpts = CheckpointManager(self.out / "checkpoints", cfg.runtime.keep_last)
         if self.main:   # the only writer; another rank cleaning could delete rank 0's write in flight
@@ -248,7 +248,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ state
     def state(self) -> dict:
         """Everything exact resume needs (plain tensors / numbers: weights_only-loadable)."""
-        bpe = self.sampler.batches_per_epoch
+        bpe = self.batches.batches_per_epoch
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "step": self.step, "stage": self.stage, "epoch": self.step // bpe, "batch_in_epoch": self.step % bpe,
@@ -293,7 +293,7 @@ class Trainer:
         self.history = [dict(r) for r in ckpt.get("history", [])]
         self.timing.update(ckpt.get("timing", {}))
         self.last_good = path
-        bpe = self.sampler.batches_per_epoch
+        bpe = self.batches.batches_per_epoch
         if (ckpt["epoch"], ckpt["batch_in_epoch"]) != (self.step // bpe, self.step % bpe):
             raise ValueError(f"{path}: its data position (epoch {ckpt['epoch']}, batch {ckpt['batch_in_epoch']}) does "
                              f"not match this dataset's {bpe} batches per epoch: the training data changed.")
@@ -301,7 +301,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ loop
     def _loader(self, epoch: int, start_batch: int):
-        self.sampler.set_epoch(epoch, start_batch)
+        self.batches.set_epoch(epoch, start_batch)
         self.dataset.set_epoch(epoch)
         d = self.cfg.data
         kw = {}
@@ -310,7 +310,7 @@ class Trainer:
         # its own generator (seeded by seed and epoch): creating a loader never consumes the global RNG, so a
         # resumed run and a straight run stay in step
         gen = torch.Generator().manual_seed(stream_seed(self.cfg.seed, epoch))
-        return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=d.num_workers, generator=gen,
+        return DataLoader(self.dataset, batch_sampler=self.batches, num_workers=d.num_workers, generator=gen,
                           pin_memory=d.pin_memory and self.device.type == "cuda", **kw)
 
     def _validate(self) -> dict:
@@ -409,7 +409,7 @@ class Trainer:
                 self.overwrite = False
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
-        bpe = self.sampler.batches_per_epoch
+        bpe = self.batches.batches_per_epoch
         bar = None
         if self.main and cfg.runtime.progress and self.step < end:
             from tqdm.auto import tqdm

@@ -33,6 +33,7 @@ import torch
 from ..data.io import list_frames, read_image, uint8_to_float
 from ..diffusion import BlurringResShift
 from ..utils import get_device
+from ..utils.device import set_channels_last
 from ..utils.ranges import to_diffusion_range, to_image_range
 from .checkpoint import load_model
 
@@ -42,7 +43,7 @@ def fast_path(model, device, enabled: bool = True):
     convolution weights, which oneDNN runs faster on a CPU, with the output within 1e-6 of eager fp32. On CUDA, and
     with ``enabled=False``, the model is left as it is. Returns the model."""
     fast = enabled and torch.device(device).type == "cpu"
-    return model.to(memory_format=torch.channels_last if fast else torch.contiguous_format)
+    return set_channels_last(model, fast)
 
 
 def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:

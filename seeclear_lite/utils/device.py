@@ -79,3 +79,9 @@ def device_name(device: str | torch.device) -> str:
 
         model = platform.processor() or platform.machine()
     return f"{device.type}: {model or 'unknown model'} ({os.cpu_count()} cores)"
+
+
+def set_channels_last(model: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
+    """The one place the kit switches a model's memory format: channels-last convolution weights (what oneDNN
+    runs fastest on a CPU; ``bench`` measures it) or back to contiguous. Returns the model."""
+    return model.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
