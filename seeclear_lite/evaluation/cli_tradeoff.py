@@ -17,7 +17,9 @@ from pathlib import Path
 
 from ..config import POSTERIOR_FORMS
 from ..training.sampling import NOISE_MODES
-from .tradeoff import tradeoff
+from ..training.checkpoint import default_checkpoint
+from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
+from .tradeoff import corpus_validation, tradeoff
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,11 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        tradeoff(args.checkpoint, args.gt, args.out, lr=args.lr, clips=args.clips, max_frames=args.max_frames,
-                 steps=args.steps, mean_of=args.mean_of, seed=args.seed, form=args.form, device=args.device,
-                 overwrite=args.overwrite, progress=not args.no_progress, use_dists=not args.no_dists,
-                 noise=args.noise)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError) as err:
+        out = output_option(args.out, "--out")
+        check_seed(args.seed)
+        checkpoint = args.checkpoint if args.checkpoint is not None else default_checkpoint()
+        gt = args.gt if args.gt is not None else corpus_validation(args.clips)[0]
+        refuse_overlap(out, "--out", [("--gt", gt), ("--lr", args.lr), ("--checkpoint", checkpoint)])
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(f"--out {out} is a file; give a folder.")
+        with FolderLock(out, "--out", "tradeoff"):
+            tradeoff(checkpoint, args.gt, out, lr=args.lr, clips=args.clips, max_frames=args.max_frames,
+                     steps=args.steps, mean_of=args.mean_of, seed=args.seed, form=args.form, device=args.device,
+                     overwrite=args.overwrite, progress=not args.no_progress, use_dists=not args.no_dists,
+                     noise=args.noise)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, ValueError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
