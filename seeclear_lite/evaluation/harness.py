@@ -234,7 +234,7 @@ def check_lr_folder_scale(lr_dir, scale: int) -> None:
 def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_border: int, lp_vgg, lp_alex, device,
                    chunk: int, progress: bool, degradation: str = DEFAULT_DEGRADATION) -> tuple[dict, dict]:
     """Run the method over every clip, write the SR frames and the tables into ``out``; (metrics, run record)."""
-    per_clip, per_frame_rows, frames_total = {}, [], 0
+    per_clip, per_frame_rows, frames_total, notes = {}, [], 0, []
     t_start = time.perf_counter()
     for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
         n = source.num_frames(name)
@@ -263,22 +263,24 @@ def _evaluate_into(out: Path, source, sr_fn, method: str, scale: int, crop_borde
                 row[k] = values[k][i] if values[k] else None
             per_frame_rows.append(row)
         per_clip[name] = {**scores.means(), "sr_ms_per_frame": 1000.0 * sr_seconds / n}
+        notes += [f"{name}: {note}" for note in scores.notes()]
         frames_total += n
-    average = average_over_clips(per_clip, METRIC_KEYS)
+    average = average_over_clips(per_clip, METRIC_KEYS, notes)
     result = {"method": method,
               "average": {k: _finite(v) for k, v in average.items()},
               "clips": {c: {k: _finite(v) for k, v in row.items()} for c, row in per_clip.items()}}
     run = {"kit_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
            "device": str(device), "method": method, "scale": scale, "crop_border": crop_border,
            "frames": {c: source.num_frames(c) for c in source.names},
-           "total_frames": frames_total, "wall_seconds": time.perf_counter() - t_start,
+           "total_frames": frames_total, "wall_seconds": time.perf_counter() - t_start, "notes": notes,
            "units": {"tmae": "mean |d_sr - d_gt| of consecutive-frame differences, frames in [0, 1] "
                              "(metrics.md shows it x255, in 8-bit levels)",
                      "tlp": "TecoGAN tLP (AlexNet LPIPS), raw (metrics.md shows it x100, as TecoGAN)",
                      "sr_ms_per_frame": "method only, no I/O"}}
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out / "metrics.csv", metrics_csv(result, run["frames"]))
-    atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"]))
+    atomic_write_text(out / "metrics.md", metrics_markdown(result, run["frames"])
+                      + "".join(f"\n- {note}" for note in notes) + ("\n" if notes else ""))
     atomic_write_text(out / "per_frame.csv", csv_text(per_frame_rows, ["clip", "frame", *FRAME_METRICS]))
     return result, run
 

@@ -25,6 +25,9 @@ TRANSITION_METRICS = ("tmae", "tlp")
 METRICS = FRAME_METRICS + TRANSITION_METRICS
 #: Computed only when a DISTS module is given.
 OPTIONAL_METRICS = ("dists",)
+#: A frame identical to its ground truth has an infinite PSNR; it is counted as this many dB (BasicSR returns
+#: inf, which would turn a whole dataset's mean into inf or null because of one frame), and said so in ``notes``.
+PSNR_CAP = 100.0
 
 
 class Reference:
@@ -47,6 +50,7 @@ class ClipScores:
     def __init__(self, crop_border: int, lp_vgg, lp_alex, device, dists=None):
         self.crop, self.vgg, self.alex, self.device, self.dists = crop_border, lp_vgg, lp_alex, device, dists
         self.values = {k: [] for k in METRICS + (OPTIONAL_METRICS if dists is not None else ())}
+        self.capped = 0           # frames whose PSNR was infinite (identical to the ground truth), counted as PSNR_CAP
         self.prev = None          # (sr, gt, alex features of sr, alex features of gt) of the previous frame
 
     def reference(self, gt: torch.Tensor) -> Reference:
@@ -59,9 +63,9 @@ class ClipScores:
         ref = gt if isinstance(gt, Reference) else self.reference(gt)
         gt = ref.gt
         v = self.values
-        v["psnr_rgb"] += psnr(sr, gt, self.crop).tolist()
+        v["psnr_rgb"] += self._capped(psnr(sr, gt, self.crop))
         v["ssim_rgb"] += ssim(sr, gt, self.crop).tolist()
-        v["psnr_y"] += psnr(sr, gt, self.crop, y_channel=True).tolist()
+        v["psnr_y"] += self._capped(psnr(sr, gt, self.crop, y_channel=True), count=False)
         v["ssim_y"] += ssim(sr, gt, self.crop, y_channel=True).tolist()
         if self.vgg is not None:
             v["lpips_vgg"] += self.vgg.distance(self.vgg.features(sr.to(self.device)), ref.vgg).double().cpu().tolist()
@@ -85,16 +89,34 @@ class ClipScores:
                 v["tlp"] += (d_sr - d_gt).abs().cpu().tolist()
         self.prev = (sr[-1:], gt[-1:], *([[f[-1:] for f in fa], [f[-1:] for f in fb]] if fa is not None else [None, None]))
 
+    def _capped(self, p: torch.Tensor, count: bool = True) -> list[float]:
+        inf = torch.isinf(p)
+        if count:
+            self.capped += int(inf.sum())
+        return p.clamp(max=PSNR_CAP).tolist()
+
+    def notes(self) -> list[str]:
+        """What was counted in an unusual way (to print beside the table), e.g. frames identical to the GT."""
+        if not self.capped:
+            return []
+        return [f"{self.capped} frame(s) identical to the ground truth: PSNR counted as {PSNR_CAP:.0f} dB "
+                f"(it is infinite)"]
+
     def means(self) -> dict:
         """The mean of every metric over the clip's frames (transitions); None where nothing was measured."""
         return {k: (sum(v) / len(v) if v else None) for k, v in self.values.items()}
 
 
-def average_over_clips(per_clip: dict, keys=METRICS) -> dict:
-    """The mean over clips of per-clip means (how REDS4 / Vid4 results are reported); None for a metric that a
-    clip lacks."""
+def average_over_clips(per_clip: dict, keys=METRICS, notes: list | None = None) -> dict:
+    """The mean over clips of per-clip means (how REDS4 / Vid4 results are reported). A clip without a value for a
+    metric (a one-frame clip has no transition for tMAE / tLP) is left out of that metric's mean, never turning it
+    into None, and ``notes`` (a list) is told which clip and why; None only when no clip has the metric."""
     out = {}
     for k in keys:
         vals = [c[k] for c in per_clip.values() if c.get(k) is not None]
-        out[k] = sum(vals) / len(vals) if vals and len(vals) == len(per_clip) else None
+        out[k] = sum(vals) / len(vals) if vals else None
+        missing = [name for name, c in per_clip.items() if c.get(k) is None]
+        if notes is not None and vals and missing:
+            notes.append(f"{k}: averaged over {len(vals)} of {len(per_clip)} clips ({', '.join(missing)} "
+                         f"{'has' if len(missing) == 1 else 'have'} no value: one frame has no transition)")
     return out
