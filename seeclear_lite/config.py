@@ -31,6 +31,9 @@ DATA_SOURCES = ("samples", "basicsr", "corpus", "pack")
 #: The names of ``seeclear_lite.degradation.DEGRADATIONS`` (config imports nothing of the package; a test keeps
 #: the two lists equal).
 DEGRADATION_NAMES = ("bi_x4", "bd_x4")
+#: How the sampler draws its noise (``training.sampling.draw_noise``): every frame its own, one draw shared by a
+#: clip's frames, or that draw repeated for every clip.
+NOISE_MODES = ("fresh", "shared", "fixed")
 #: Mixed precision: ``auto`` = bf16 autocast on CUDA, fp32 on the CPU.
 AMP_MODES = ("auto", "bf16", "off")
 #: The reverse-step forms of ``BlurringResShift.posterior`` (notebook 02 derives all three).
@@ -165,6 +168,7 @@ class DiffusionConfig:
     sigma_b2_max: float = 2.0     # sigma_B,max^2 (Table 4; 0 = plain ResShift)
     form: str = "consistent"      # reverse step: "consistent" (the kit's) or "paper" (Eqs. 31-35)
     steps: Optional[int] = None   # network calls of the default chain, re-spaced (None = all T)
+    noise: str = "fresh"          # the sampler's noise: per frame (Algorithm 1) | "shared" by a clip's frames | "fixed"
 
 
 # ------------------------------------------------------------------------------------------- data and loop
@@ -574,6 +578,7 @@ def validate(cfg: TrainConfig) -> None:
     need(cfg.data.num_workers >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}.")
     need(cfg.val.best_metric in BEST_METRICS,
          f"val.best_metric must be one of {', '.join(BEST_METRICS)}, got {cfg.val.best_metric!r}.")
+    need(d.noise in NOISE_MODES, f"diffusion.noise must be one of {', '.join(NOISE_MODES)}, got {d.noise!r}.")
     need(d.steps is None or 1 <= d.steps <= d.T,
          f"diffusion.steps must be in 1..diffusion.T={d.T} (network calls per clip) or null for all T, got {d.steps}.")
     need(cfg.val.every >= 0, f"val.every must be >= 0 (0 = never), got {cfg.val.every}.")

@@ -70,8 +70,8 @@ def test_cli_checkpoint_row_is_the_sampler_output_on_every_frame(checkpoint, tmp
     assert (sr_files - bic_files).abs().mean().item() > 0.1 / 255
     run = json.loads((out / "run.json").read_text())
     assert run["checkpoint"] == str(checkpoint)
-    assert run["sampler"] == {"form": "consistent", "seed": 0, "clip_length": 5, "T": 4, "preset": "tiny",
-                              "model": "tiny", "incam": True, "category": True}
+    assert run["sampler"] == {"form": "consistent", "seed": 0, "clip_length": 5, "T": 4, "steps": 4, "noise": "fresh",
+                              "preset": "tiny", "model": "tiny", "incam": True, "category": True}
 
 
 def test_chunking_does_not_change_the_checkpoint_row_and_the_seed_does(checkpoint, tmp_path):

@@ -15,8 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import POSTERIOR_FORMS
-from ..training.sampling import NOISE_MODES
+from ..config import NOISE_MODES, POSTERIOR_FORMS
 from ..training.checkpoint import default_checkpoint
 from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .tradeoff import corpus_validation, tradeoff
@@ -40,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None, help="reverse step (default: the checkpoint's)")
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results in --out")
-    parser.add_argument("--noise", choices=NOISE_MODES, default="fresh",
+    parser.add_argument("--noise", choices=NOISE_MODES, default=None,
                         help="how each clip's noise is drawn: per frame (fresh, Algorithm 1), one draw shared by a "
-                             "clip's frames (shared), or shared and the same for every clip (fixed)")
+                             "clip's frames (shared), or shared and the same for every clip (fixed); default: the "
+                             "checkpoint's diffusion.noise")
     parser.add_argument("--no-dists", action="store_true", help="skip DISTS (it costs as much as LPIPS-VGG again)")
     parser.add_argument("--device", default=None, help="device (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -211,7 +211,7 @@ def evaluate(gt, out, lr=None, method: str = "bicubic", checkpoint=None, scale: 
         sampler = getattr(sr_fn, "sampler", None)
         if sampler is not None:   # what produced the checkpoint row (Algorithm 1 settings)
             run["sampler"] = {"form": sampler.form, "seed": seed, "clip_length": sampler.m, "T": sampler.diffusion.T,
-                              "steps": len(sampler.diffusion.timesteps(sampler.steps)),
+                              "steps": len(sampler.diffusion.timesteps(sampler.steps)), "noise": sampler.noise,
                               "preset": sr_fn.config.preset, "model": sr_fn.config.preset,
                               "incam": bool(sr_fn.config.model.incam),
                               "category": bool(sr_fn.config.model.category)}

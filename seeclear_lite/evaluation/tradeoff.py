@@ -97,7 +97,7 @@ def plan_points(T: int, default_steps: int, steps=None, mean_of: int = 3, seed: 
 
 def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_frames: int | None = None, steps=None,
              mean_of: int = 3, seed: int = 0, form: str | None = None, device=None, overwrite: bool = False,
-             progress: bool = True, log=print, fast: bool = True, use_dists: bool = True, noise: str = "fresh") -> dict:
+             progress: bool = True, log=print, fast: bool = True, use_dists: bool = True, noise: str | None = None) -> dict:
     """Score every point of :func:`plan_points` for ``checkpoint`` on the dataset ``gt`` (a BasicSR root or GT
     folder; default: the corpus's validation clips) and write the results into ``out``; returns the record.
 
@@ -127,6 +127,7 @@ def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_fra
     dists = fast_path(get_dists(device), device, fast) if use_dists else None
     keys = METRICS + (OPTIONAL_METRICS if use_dists else ())
     form = form or cfg.diffusion.form
+    noise = noise or cfg.diffusion.noise
     t_start = time.perf_counter()
     with StagedOutput(Path(out), OUTPUTS, overwrite, option="--out") as stage:
         log(f"tradeoff: {path.name} on {len(source.names)} clips of {gt_dir} ({len(points)} points) -> {out}")

@@ -58,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-psnr", action="store_true",
                        help="the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (= --steps 1), "
                             "one call per clip and the least drawn detail; the chain trades PSNR for detail")
-    parser.add_argument("--noise", choices=NOISE_MODES, default="fresh",
+    parser.add_argument("--noise", choices=NOISE_MODES, default=None,
                         help="the sampler's noise: per frame (fresh, Algorithm 1), one draw shared by a clip's "
-                             "frames (shared), or shared and the same for every clip (fixed)")
+                             "frames (shared: less flicker), or shared and the same for every clip (fixed); default: "
+                             "the checkpoint's diffusion.noise")
     parser.add_argument("--form", choices=POSTERIOR_FORMS, default=None,
                         help="posterior form of the reverse step (default: the checkpoint's diffusion.form)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler's noise")
@@ -131,7 +132,7 @@ def weights_used(ckpt: dict, use_ema: bool) -> str:
 
 def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames=None, use_ema=True, device=None,
         fps=8.0, overwrite=False, progress=True, gif_frames=120, fast=True, log=print, tile=None,
-        noise="fresh") -> dict:
+        noise=None) -> dict:
     """The ``sample`` command as a function; returns what ``sample.json`` holds. ``--output`` is locked against a
     second writer, arguments, the checkpoint and the input frames are checked before anything is written, and the
     results go to a staging folder that replaces the old ones in ``output`` only when complete."""
@@ -154,7 +155,7 @@ def run(checkpoint, source, output, *, steps=None, form=None, seed=0, max_frames
 
 
 def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, device, fps, overwrite, progress,
-         gif_frames, fast, log, tile, noise="fresh") -> dict:
+         gif_frames, fast, log, tile, noise=None) -> dict:
     check_output_dir(output, OUTPUTS, overwrite, option="--output")
     device = get_device(device=device)
     model, cfg, ckpt = load_model(checkpoint, use_ema=use_ema, device=device)
@@ -168,6 +169,7 @@ def _run(checkpoint, source, output, *, steps, form, seed, max_frames, use_ema, 
     if steps is not None and (isinstance(steps, bool) or not 1 <= steps <= T):
         raise ValueError(f"--steps {steps}: give 1..{T} network calls per clip (this model's T is {T}).")
     calls = steps or T
+    noise = noise or cfg.diffusion.noise
     form = form or cfg.diffusion.form
     total = None
     if Path(source).is_dir():

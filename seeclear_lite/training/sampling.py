@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from ..config import NOISE_MODES
 from ..data.io import list_frames, read_image, uint8_to_float
 from ..diffusion import BlurringResShift
 from ..utils import get_device
@@ -59,10 +60,6 @@ def denoiser(model, diffusion, cond, features: dict | None = None) -> Callable:
     return net
 
 
-#: How a clip's noise is drawn: every frame its own ("fresh", Algorithm 1), one draw shared by the m frames of a
-#: clip ("shared"), or shared and the same draw for every clip of the video ("fixed": the VideoSampler re-seeds
-#: its generator at each clip).
-NOISE_MODES = ("fresh", "shared", "fixed")
 
 
 def draw_noise(y: torch.Tensor, generator: torch.Generator | None, mode: str = "fresh") -> torch.Tensor:
@@ -198,7 +195,8 @@ class VideoSampler:
     video, on the model's device). ``carry_memory=False`` samples every clip from the learned memory
     (C̄, T̄) instead of the updated one: the "without memory update" ablation of notebook 06.
     ``steps`` (None = all T) is the number of network calls per clip on the re-spaced schedule (1 = the
-    one-step estimate); ``noise`` how the noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over clips and one over the diffusion steps of each clip. ``times`` holds the
+    one-step estimate); ``noise`` how the noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over
+    clips and one over the diffusion steps of each clip. ``times`` holds the
     seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
     """
 
@@ -311,7 +309,7 @@ class VideoSampler:
 
 
 def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, seed: int = 0, use_ema: bool = True,
-                              fast: bool = True, steps: int | None = None, noise: str = "fresh"):
+                              fast: bool = True, steps: int | None = None, noise: str | None = None):
     """``sr = f(lr)``: a whole video ``lr [T, 3, h, w]`` in [0, 1] -> ``[T, 3, 4h, 4w]`` in [0, 1] with a trained
     checkpoint (EMA weights, the checkpoint's posterior form unless ``form``, the CPU fast path unless
     ``fast=False``; ``steps`` network calls per clip, default the checkpoint's ``diffusion.steps``, else T), clip by clip with memory. The SR function the evaluation harness and notebook 08 plug in;
@@ -321,7 +319,8 @@ def checkpoint_super_resolver(checkpoint, device=None, form: str | None = None, 
     fast_path(model, device, fast)
     sampler = VideoSampler(model, BlurringResShift.from_config(cfg.diffusion), clip_length=cfg.data.clip_length,
                            form=form or cfg.diffusion.form, seed=seed, device=device,
-                           steps=steps if steps is not None else cfg.diffusion.steps, noise=noise)
+                           steps=steps if steps is not None else cfg.diffusion.steps,
+                           noise=noise or cfg.diffusion.noise)
 
     def super_resolve(lr: torch.Tensor) -> torch.Tensor:
         return sampler(lr)
