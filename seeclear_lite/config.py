@@ -316,6 +316,9 @@ _BASE_NET = {"model.channels": 32, "model.lr_channels": 32, "model.head_dim": 32
 #: ``tiny``       the baseline (Table 2, row 1) at CPU size on the sample clips: tests and notebooks.
 #: ``tiny_full``  the full model (InCAM + CaTeGory) at the same size, three stages.
 #: ``small``      the kit's reference model: the full model sized for two hours on a 2-core CPU, on the corpus.
+#: ``small_v2``   the same network with the reverse-chain recipe of the perception-distortion pilots: T = 4 with
+#:                min noise 0.2 (ResShift's 4-step schedule), one noise draw shared by a clip's frames, LPIPS-VGG
+#:                on the last step's x0_hat beside the Charbonnier, export by PSNR - 20 LPIPS.
 #: ``base``       the full model for one GPU (~7.7 M parameters), on the corpus.
 #: ``paper``      the paper's scale (~229 M, Table 5), on a BasicSR dataset, global batch 16.
 PRESETS: dict[str, dict] = {
@@ -336,6 +339,16 @@ PRESETS: dict[str, dict] = {
         "optim.lr": 5e-4, "optim.warmup_steps": 200, "stages": _three_stages(9000, 1500, 1500, 2e-4),
         "val.source": "pack", "val.max_windows": 3, "val.gt_patch": 128, "val.every": 1000,
         "runtime.ckpt_every": 500,
+    },
+    "small_v2": {
+        "model.channels": 16, "model.lr_channels": 16, "model.head_dim": 16, "model.window": 4,
+        "model.incam_sizes.tokens_k": 8, "model.incam_sizes.token_dim": 32, **_FULL,
+        "data.source": "pack", "data.gt_patch": 64, "data.batch_size": 2, "data.clips_per_sample": 2,
+        "diffusion.T": 4, "diffusion.min_noise_level": 0.2, "diffusion.noise": "shared",
+        "optim.lr": 5e-4, "optim.warmup_steps": 200, "optim.perceptual_weight": 1.0, "optim.perceptual_net": "vgg",
+        "optim.perceptual_t": "last", "stages": _three_stages(9000, 1500, 1500, 2e-4),
+        "val.source": "pack", "val.max_windows": 2, "val.gt_patch": 128, "val.every": 1000,
+        "val.best_metric": "psnr_lpips", "runtime.ckpt_every": 500,
     },
     "base": {
         **_BASE_NET, **_FULL, "data.source": "corpus", "data.gt_patch": 128, "data.batch_size": 8,

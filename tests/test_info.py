@@ -15,10 +15,10 @@ SWITCHES_OFF = dict(semantic_condition=False, mfsa=False, incam=False, category=
 
 
 def test_info_accepts_every_preset():
-    assert preset_names() == list(PRESETS) == ["tiny", "tiny_full", "small", "base", "paper"]
+    assert preset_names() == list(PRESETS) == ["tiny", "tiny_full", "small", "small_v2", "base", "paper"]
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny_full", "small", "base"])
+@pytest.mark.parametrize("name", ["tiny", "tiny_full", "small", "small_v2", "base"])
 def test_info_json_shape(name, capsys):
     assert cli_main(["info", "--config", name, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

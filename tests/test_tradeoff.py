@@ -112,3 +112,13 @@ def test_validation_reports_the_default_output_and_the_first_step(tmp_path):
     rows = [r for r in json.loads((tmp_path / "r" / "history.json").read_text())["rows"] if r.get("val_psnr")]
     assert rows and rows[-1]["val_first_psnr"] is not None and rows[-1]["val_first_psnr"] != rows[-1]["val_psnr"]
     assert summary["step"] == 2
+
+
+def test_a_validation_clip_smaller_than_the_crop_is_validated_whole_along_that_side():
+    from seeclear_lite.training.validation import validation_windows
+
+    small = validation_windows(micro_config("val.gt_patch=32"))
+    whole = validation_windows(micro_config("val.gt_patch=4096"))
+    frame = read_image(list_frames(sample_root() / "GT" / VALIDATION_CLIP)[0]).shape[-2:]
+    assert small[0]["gt"].shape[-2:] == (32, 32)
+    assert whole[0]["gt"].shape[-2:] == frame and whole[0]["lr"].shape[-2:] == (frame[0] // 4, frame[1] // 4)

@@ -22,7 +22,9 @@ from .sampling import sample_clip
 
 
 def validation_windows(cfg: TrainConfig) -> list[dict]:
-    """The fixed held-out windows: dicts with ``lr [m, 3, h, w]``, ``gt [m, 3, H, W]`` (centre crops), ``clip``."""
+    """The fixed held-out windows: dicts with ``lr [m, 3, h, w]``, ``gt [m, 3, H, W]`` (centre crops of
+    ``val.gt_patch``, or of the clip's short side where the clip is smaller: a small clip is validated whole along
+    that side rather than refused), ``clip``."""
     data = build_dataset(cfg.val, cfg, train=False)
     per_clip: dict[str, int] = {}
     out = []
@@ -38,12 +40,10 @@ def validation_windows(cfg: TrainConfig) -> list[dict]:
             s = gt.shape[-1] // lr.shape[-1]
             q = p // s
             h, w = lr.shape[-2:]
-            if q > h or q > w:
-                raise ValueError(f"val.gt_patch={p} is larger than the validation clip {name!r} "
-                                 f"({h * s}x{w * s}); lower it or set it to null.")
-            y0, x0 = (h - q) // 2, (w - q) // 2
-            lr = lr[..., y0:y0 + q, x0:x0 + q]
-            gt = gt[..., y0 * s:(y0 + q) * s, x0 * s:(x0 + q) * s]
+            qh, qw = min(q, h), min(q, w)
+            y0, x0 = (h - qh) // 2, (w - qw) // 2
+            lr = lr[..., y0:y0 + qh, x0:x0 + qw]
+            gt = gt[..., y0 * s:(y0 + qh) * s, x0 * s:(x0 + qw) * s]
         out.append({"lr": lr, "gt": gt, "clip": name, "start": item["start"]})
     if not out:
         raise ValueError("No validation windows: check val.clips / val.root.")
