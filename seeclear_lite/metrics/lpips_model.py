@@ -101,14 +101,7 @@ class LPIPS(nn.Module):
         return super().train(False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        check_frames(a, "a", channels3=True)
-        check_frames(b, "b", channels3=True)
-        if a.shape != b.shape:
-            raise ValueError(f"shape mismatch: a has shape {tuple(a.shape)} but b has {tuple(b.shape)}.")
-        lead = a.shape[:-3]
-        n = a.reshape(-1, *a.shape[-3:]).shape[0]
-        feats = self.features(torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]))
-        return self.distance([f[:n] for f in feats], [f[n:] for f in feats]).reshape(lead)
+        return paired_distance(self, a, b)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The unit-normalised backbone taps of frames ``x [B, 3, H, W]`` in [0, 1]: what :meth:`distance` compares.
@@ -125,6 +118,19 @@ class LPIPS(nn.Module):
         for lin, a, b in zip(self.lins, fa, fb):
             dist = dist + lin((a - b) ** 2).mean(dim=(-3, -2, -1))
         return dist
+
+
+def paired_distance(metric: nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``metric.distance`` of frames ``a`` and ``b`` ``[..., 3, H, W]`` -> ``[...]``, both through one batched
+    ``metric.features`` call (LPIPS and DISTS share this forward)."""
+    check_frames(a, "a", channels3=True)
+    check_frames(b, "b", channels3=True)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: a has shape {tuple(a.shape)} but b has {tuple(b.shape)}.")
+    lead = a.shape[:-3]
+    n = a.reshape(-1, *a.shape[-3:]).shape[0]
+    feats = metric.features(torch.cat([a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])]))
+    return metric.distance([f[:n] for f in feats], [f[n:] for f in feats]).reshape(lead)
 
 
 _CACHE: dict[tuple[str, str], LPIPS] = {}

