@@ -50,6 +50,7 @@ def test_every_point_is_the_samplers_output_scored_by_the_one_loop(checkpoint, t
     saved = json.loads((tmp_path / "plane" / "tradeoff.json").read_text())
     assert saved["points"] == json.loads(json.dumps(rec["points"]))
     assert (tmp_path / "plane" / "tradeoff.png").stat().st_size > 10_000 and (tmp_path / "plane" / "tradeoff.md").exists()
+    assert (tmp_path / "plane" / "tradeoff_crops.png").stat().st_size > 5_000
     pts = {p["name"]: p for p in rec["points"]}
     assert set(pts) == {"bicubic", "steps1", "steps4", "steps4_seed1", "mean2"}
     assert pts["steps1"]["network_calls_per_clip"] == 1 and pts["mean2"]["network_calls_per_clip"] == 8

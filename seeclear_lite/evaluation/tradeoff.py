@@ -16,8 +16,10 @@ Tradeoff", CVPR 2018):
 ground truth's LPIPS features are computed once per m-frame clip and reused by every output, and every
 sampler runs through the clips in lockstep, so one pass over the data scores every point. It writes
 ``tradeoff.json`` (every point: settings, network calls per clip, time, per clip and average metrics),
-``tradeoff.md`` and ``tradeoff.png`` (the PSNR-LPIPS plane; beside it, each point's gain over bicubic with the
-paper's Table 1 gains as a reference at another scale).
+``tradeoff.md``, ``tradeoff.png`` (the PSNR-LPIPS plane; beside it, each point's gain over bicubic with the
+paper's Table 1 gains as a reference at another scale) and ``tradeoff_crops.png`` (one frame of every clip as
+each output draws it, zoomed, beside bicubic and the ground truth: a point that wins by drawing what is not in
+the scene shows here).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..utils.device import get_device
 from ..utils.io import StagedOutput, atomic_write_png, atomic_write_text
 from .harness import check_lr_folder_scale, load_lpips_pair
 
-OUTPUTS = ("tradeoff.json", "tradeoff.md", "tradeoff.png")
+OUTPUTS = ("tradeoff.json", "tradeoff.md", "tradeoff.png", "tradeoff_crops.png")
 
 #: Table 1 of the paper (PSNR, LPIPS; Vid4 PSNR on Y): a reference at another scale (229 M parameters, REDS /
 #: Vimeo-90K), shown as gains over the paper's own bicubic row.
@@ -131,8 +133,10 @@ def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_fra
     t_start = time.perf_counter()
     with StagedOutput(Path(out), OUTPUTS, overwrite, option="--out") as stage:
         log(f"tradeoff: {path.name} on {len(source.names)} clips of {gt_dir} ({len(points)} points) -> {out}")
+        crops = {}
         for name in tqdm(source.names, desc="clips", unit="clip", disable=not progress):
-            _score_clip(name, source, points, model, diffusion, cfg, form, device, scale, (lp_vgg, lp_alex, dists), noise)
+            crops[name] = _score_clip(name, source, points, model, diffusion, cfg, form, device, scale,
+                                      (lp_vgg, lp_alex, dists), noise)
         for p in points:
             p.average = average_over_clips(p.clips, keys)
         record = {
@@ -144,6 +148,7 @@ def tradeoff(checkpoint=None, gt=None, out=None, *, lr=None, clips=None, max_fra
         atomic_write_text(stage.path / "tradeoff.json", json.dumps(record, indent=2) + "\n")
         atomic_write_text(stage.path / "tradeoff.md", tradeoff_markdown(record))
         plane_figure(record, stage.path / "tradeoff.png")
+        crops_figure(crops, points, stage.path / "tradeoff_crops.png")
         stage.commit()
     log(tradeoff_markdown(record))
     return record
@@ -169,8 +174,9 @@ def _point_record(p: Point, source) -> dict:
     return d
 
 
-def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale, nets, noise="fresh") -> None:
-    """Every point on one clip, the samplers in lockstep over its m-frame clips (the GT features once per clip)."""
+def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale, nets, noise="fresh") -> dict:
+    """Every point on one clip, the samplers in lockstep over its m-frame clips (the GT features once per clip);
+    returns the middle frame of the first m-frame clip as each point drew it (and ``"GT"``), for the crops."""
     n = source.num_frames(name)
     lr_u8 = source.load_lr(name, range(n))
     if lr_u8 is None:
@@ -189,6 +195,7 @@ def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale
                 runs[(p.steps, s)] = [sampler.clips(lr), 0.0]
     lp_vgg, lp_alex, dists = nets
     scores = {p.name: ClipScores(0, lp_vgg, lp_alex, device, dists) for p in points}
+    shown, keep = {}, min(m, n) // 2
     for start in range(0, n, m):
         stop = min(start + m, n)
         outputs = {}
@@ -202,16 +209,21 @@ def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale
         bic = bicubic_upsample(lr[start:stop].double(), scale).float()
         bic_seconds = time.perf_counter() - t0
         ref = next(iter(scores.values())).reference(uint8_to_float(source.load_gt(name, range(start, stop))))
+        if start == 0:
+            shown["GT"] = ref.gt[keep]
         for p in points:
             if p.steps == 0:
                 sr, p.seconds = bic, p.seconds + bic_seconds
             else:
                 sr = torch.stack([outputs[(p.steps, s)] for s in p.seeds]).mean(0)
             scores[p.name].add(quantize(sr.clamp(0, 1)), ref)
+            if start == 0:
+                shown[p.name] = quantize(sr[keep].clamp(0, 1))
     for p in points:
         if p.steps:
             p.seconds += sum(runs[(p.steps, s)][1] for s in p.seeds)
         p.clips[name] = scores[p.name].means()
+    return shown
 
 
 def tradeoff_markdown(record: dict) -> str:
@@ -231,6 +243,47 @@ def tradeoff_markdown(record: dict) -> str:
                      + (f"{a['dists']:.4f} | " if dists else "") + f"{a['tmae'] * 255:.2f} "
                      f"| {a['tlp'] * 100:.2f} | {p['ms_per_frame']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def crops_figure(crops: dict, points, path=None, size: int = 96):
+    """One row per clip: a ``size`` x ``size`` HR crop (where the ground truth has the most detail) of the middle
+    frame of its first clip, as bicubic, the first step, the default chain and the mean of n draw it, and the GT."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    show = [p for p in points if p.steps == 0 or p.steps == 1 or (p.default and len(p.seeds) == 1) or len(p.seeds) > 1]
+    cols = [(p.name, p.label) for p in show] + [("GT", "ground truth")]
+    fig, axes = plt.subplots(len(crops), len(cols), figsize=(2.1 * len(cols), 2.3 * len(crops)), squeeze=False)
+    for r, (clip, frames) in enumerate(crops.items()):
+        gt = frames["GT"]
+        z = min(size, gt.shape[-2], gt.shape[-1])
+        y, x = _busiest_window(gt, z)
+        for c, (key, label) in enumerate(cols):
+            ax = axes[r, c]
+            ax.imshow(frames[key][:, y:y + z, x:x + z].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            ax.set_title(f"{clip}: {label}" if c == 0 else label, fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    if path is not None:
+        atomic_write_png(path, fig)
+        plt.close(fig)
+    return fig
+
+
+def _busiest_window(gt: torch.Tensor, z: int) -> tuple[int, int]:
+    """Top-left corner of the z x z window of ``gt [3, H, W]`` with the most gradient energy (on a 16-px grid)."""
+    g = gt.mean(0)
+    energy = (g[1:, :-1] - g[:-1, :-1]).abs() + (g[:-1, 1:] - g[:-1, :-1]).abs()
+    best, where = -1.0, (0, 0)
+    for y in range(0, max(1, energy.shape[0] - z + 1), 16):
+        for x in range(0, max(1, energy.shape[1] - z + 1), 16):
+            e = float(energy[y:y + z, x:x + z].sum())
+            if e > best:
+                best, where = e, (y, x)
+    return where
 
 
 def plane_figure(record: dict, path=None):
