@@ -8,6 +8,8 @@ import nbformat
 import pytest
 import torch
 
+from training_helpers import tiny_notebook
+
 from seeclear_lite.kit.runner import run_sequence
 from seeclear_lite.utils import atomic_torch_save, atomic_write_text, get_device, resolve_profile
 
@@ -66,21 +68,13 @@ def test_cli_help_and_unknown_command():
     assert bad.returncode == 2 and "unknown command 'trian'" in bad.stderr
 
 
-def _tiny_notebook(path, body="ctx.record(answer=42)"):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    params = nbformat.v4.new_code_cell("PROFILE = None\nSEED = 0\nRESULTS_DIR = None")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        "from seeclear_lite.kit.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body),
-        nbformat.v4.new_markdown_cell("Next: nothing.")]
-    nbformat.write(nb, str(path))
+
 
 
 def test_runner_executes_sequence_and_writes_summary(tmp_path):
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "01_tiny.ipynb")
+    tiny_notebook(nbdir / "01_tiny.ipynb")
     out = tmp_path / "out"
     summary = run_sequence("smoke", out, notebook_dir=nbdir)
     assert summary["ok"] and summary["notebooks"][0]["results"] == {"answer": 42}
@@ -94,8 +88,8 @@ def test_runner_params_reach_the_notebooks_that_define_them_and_subset_runs_keep
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "01_tiny.ipynb")
-    _tiny_notebook(nbdir / "02_other.ipynb", body="ctx.record(answer=ANSWER, items=len(ITEMS))")
+    tiny_notebook(nbdir / "01_tiny.ipynb")
+    tiny_notebook(nbdir / "02_other.ipynb", body="ctx.record(answer=ANSWER, items=len(ITEMS))")
     nb = nbformat.read(str(nbdir / "02_other.ipynb"), as_version=4)
     nb.cells[0].source += "\nANSWER = 1\nITEMS = []"
     nb.cells[1].source = nb.cells[1].source.replace("01_tiny", "02_other")
@@ -118,7 +112,7 @@ def test_runner_params_reach_the_notebooks_that_define_them_and_subset_runs_keep
 def test_runner_reports_a_failing_notebook(tmp_path):
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "01_tiny.ipynb", body="raise ValueError('planted failure')")
+    tiny_notebook(nbdir / "01_tiny.ipynb", body="raise ValueError('planted failure')")
     summary = run_sequence("smoke", tmp_path / "out", notebook_dir=nbdir)
     assert not summary["ok"] and "planted failure" in summary["notebooks"][0]["error"]
 

@@ -24,7 +24,7 @@ from seeclear_lite.__main__ import main as cli
 from seeclear_lite.config import ConfigError, get_config
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.kit.notebook import start
-from seeclear_lite.training import CheckpointError, Trainer, train
+from seeclear_lite.training import CheckpointError, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = dict(device=torch.device("cpu"), log=lambda *a, **k: None)
@@ -44,14 +44,6 @@ def one_line_error(capsys, code, *parts):
         assert p in err, err
     return err
 
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A finished micro run (2 steps, validated, checkpoints kept)."""
-    out = tmp_path_factory.mktemp("run") / "micro"
-    train(micro_config("stages.0.steps=2", "val.every=2", "runtime.ckpt_every=1", "runtime.keep_last=5"), out,
-          device=torch.device("cpu"), log=lambda *a, **k: None)
-    return out
 
 
 @pytest.fixture

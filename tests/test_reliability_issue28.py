@@ -12,17 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import torch
 
-from training_helpers import MICRO, micro_config
+from training_helpers import MICRO, tiny_notebook
 
 from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.data.io import read_image as read
-from seeclear_lite.training import train
 from seeclear_lite.training.checkpoint import SHIPPED_CHECKPOINT as SHIPPED
 from seeclear_lite.utils.io import clean_stale
 from seeclear_lite.utils.lock import LOCK_NAME, FolderLock, LockedError
@@ -56,13 +54,6 @@ def wait_for(pred, timeout=120.0):
         assert time.time() < deadline, "timed out"
         time.sleep(0.1)
 
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "micro"
-    train(micro_config("stages.0.steps=2", "val.every=2", "runtime.ckpt_every=1", "runtime.keep_last=5"), out,
-          device=torch.device("cpu"), log=lambda *a, **k: None)
-    return out
 
 
 @pytest.fixture
@@ -193,14 +184,7 @@ def test_stale_cleanup_keeps_what_a_live_process_owns(tmp_path):
         live.wait()
 
 
-def _tiny_notebook(path, body="ctx.record(answer=42)"):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    params = nbformat.v4.new_code_cell("PROFILE = None\nSEED = 0\nRESULTS_DIR = None")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        "from seeclear_lite.kit.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body)]
-    nbformat.write(nb, str(path))
+
 
 
 def test_a_failed_run_keeps_the_earlier_notebook_and_summary(tmp_path):
@@ -208,7 +192,7 @@ def test_a_failed_run_keeps_the_earlier_notebook_and_summary(tmp_path):
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "01_tiny.ipynb")
+    tiny_notebook(nbdir / "01_tiny.ipynb")
     out = tmp_path / "out"
     assert run_sequence("smoke", out, notebook_dir=nbdir)["ok"]
     before = tree_hash(out)

@@ -10,3 +10,17 @@ MICRO = ["model.channels=8", "model.head_dim=8", "model.lr_channels=8", "model.c
 
 def micro_config(*extra):
     return get_config("tiny", MICRO + list(extra))
+
+
+def tiny_notebook(path, body="ctx.record(answer=42)"):
+    """A one-cell notebook with a parameters cell, for the runner's tests."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    params = nbformat.v4.new_code_cell("PROFILE = None\nSEED = 0\nRESULTS_DIR = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from seeclear_lite.kit.notebook import start\nctx = start(PROFILE, SEED, RESULTS_DIR, name='01_tiny')\n" + body),
+        nbformat.v4.new_markdown_cell("Next: nothing.")]
+    nbformat.write(nb, str(path))
