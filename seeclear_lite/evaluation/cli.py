@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import POSTERIOR_FORMS
 from ..degradation import DEFAULT_DEGRADATION, DEGRADATIONS
 from ..training.checkpoint import default_checkpoint
+from ..training.cli_sample import MAX_PSNR_HELP
 from ..utils.lock import FolderLock, LockedError, check_seed, output_option, refuse_overlap
 from .harness import evaluate
 
@@ -57,9 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 #: What ``--help`` says about the points a user can pick (numbers from ``tradeoff``; see the README).
 POINT_HELP = ("network calls per clip on the re-spaced schedule (default: the checkpoint's own chain; see "
               "`python -m seeclear_lite tradeoff` for each choice's PSNR and LPIPS)")
-MAX_PSNR_HELP = ("the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (same as --steps 1): "
-                 "one network call, the least drawn detail; the chain's output trades some PSNR for detail "
-                 "(the perception-distortion trade-off)")
 
 
 def add_point_arguments(parser: argparse.ArgumentParser) -> None:
