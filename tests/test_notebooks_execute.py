@@ -17,8 +17,10 @@ EXECUTED = ROOT / "build" / "executed"
 
 
 @pytest.mark.parametrize("path", list_notebooks(), ids=lambda p: p.stem)
-def test_notebook_runs_at_smoke_profile(path, tmp_path, record_property):
+def test_notebook_runs_at_smoke_profile(path, tmp_path, record_property, monkeypatch):
     import papermill
+
+    monkeypatch.setenv("SEECLEAR_EXERCISES_STRICT", "1")   # a solution that fails its check fails here
 
     EXECUTED.mkdir(parents=True, exist_ok=True)
     params = parameters_for(path, "smoke", tmp_path / "results")
@@ -35,3 +37,25 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path, record_property):
     text = "".join(o.get("text", "") for o in nb.cells[idx + 1].outputs if o.get("output_type") == "stream")
     assert "seeclear_lite" in text and "torch" in text and "device" in text, text
     assert "profile smoke" in text
+
+
+STUDENT_COPIES = sorted((ROOT / "notebooks" / "exercises").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", STUDENT_COPIES, ids=lambda p: p.stem)
+def test_student_copy_runs_with_every_exercise_unsolved(path, tmp_path, monkeypatch):
+    """A fresh student copy runs top to bottom with no exercise solved: each check cell prints its note and the
+    notebook goes on with the reference answer."""
+    import papermill
+
+    monkeypatch.delenv("SEECLEAR_EXERCISES_STRICT", raising=False)
+    source = ROOT / "notebooks" / path.name
+    params = parameters_for(source, "smoke", tmp_path / "results")
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3",
+                               cwd=str(source.parent), progress_bar=False, execution_timeout=CELL_TIMEOUT_S["smoke"])
+    nb = nbformat.read(str(out), as_version=4)
+    stubs = [i for i, c in enumerate(nb.cells) if "exercise-stub" in c.metadata.get("tags", [])]
+    for i in stubs:
+        text = "".join(o.get("text", "") for o in nb.cells[i + 1].outputs if o.get("output_type") == "stream")
+        assert "is not solved yet" in text and "reference answer" in text, (path.name, i, text)

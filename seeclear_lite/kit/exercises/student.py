@@ -5,7 +5,13 @@ it "Exercise N.M") followed by a cell tagged ``solution`` that holds only import
 definitions (the next, untagged cell calls the check, e.g. ``check_patch_dct(patch_dct)``). The student
 copy in ``notebooks/exercises/`` keeps everything but replaces each solution by the same function
 signatures and docstrings with a body that raises ``NotImplementedError("Exercise N.M: ...")``, and has
-no outputs. ``--check`` only verifies that the committed copies are up to date (CI runs it).
+no outputs. The check cell after it goes on with ``my_fn = use_answer(check_fn, my_fn)``: an unsolved exercise
+falls back to the kit's reference answer with a visible note, so the rest of the notebook runs.
+
+A cell that would show an answer in the student copy (a from-scratch build of what an exercise asks for) carries
+its student version in ``metadata["student_source"]``; :func:`answer_leaks` finds solution code that a student
+copy still shows (a run of :data:`LEAK_TOKENS` tokens of a solution's function bodies in any other code cell).
+``--check`` only verifies that the committed copies are up to date and show no answer (CI runs it).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -77,9 +85,67 @@ def student_copy(nb):
         cell.metadata["tags"] = [t for t in _tags(cell) if t != "solution"] + ["exercise-stub"]
         cell.metadata.pop("jupyter", None)
     for cell in out.cells:
+        if "student_source" in cell.metadata:
+            cell.source = cell.metadata.pop("student_source")
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return out
+
+
+#: Shortest run of code tokens shared with a solution that counts as showing the answer (12: long enough that
+#: idioms such as ``b, h, w, c = x.shape`` or ``with torch.no_grad():`` do not count, short enough to catch
+#: one line of a formula).
+LEAK_TOKENS = 12
+_LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
+           tokenize.ENDMARKER}
+
+
+def code_tokens(source: str) -> list[str]:
+    """The code's tokens without layout and comments, every string literal as ``STR`` (IPython magics and
+    unfinished code tokenise as far as they go)."""
+    out = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in _LAYOUT:
+                out.append("STR" if tok.type == tokenize.STRING else tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return out
+
+
+def _solution_bodies(solution: str) -> list[str]:
+    """The statements of each function of a solution cell, docstrings left out (a stub keeps those)."""
+    bodies = []
+    for node in ast.parse(solution).body:
+        if isinstance(node, ast.FunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            bodies.append("\n".join(ast.get_source_segment(solution, b) for b in body))
+    return bodies
+
+
+def answer_leaks(nb, student=None, min_tokens: int = LEAK_TOKENS) -> list[tuple[str, int, str]]:
+    """``(exercise id, student cell index, shared code)`` for every code cell of the student copy (other than the
+    stubs) that shares a run of ``min_tokens`` tokens with a solution's function bodies in ``nb``."""
+    student = student_copy(nb) if student is None else student
+    grams: dict[tuple, str] = {}
+    for _, j, ex_id, _title in exercise_cells(nb):
+        for body in _solution_bodies(nb.cells[j].source):
+            toks = code_tokens(body)
+            for k in range(len(toks) - min_tokens + 1):
+                grams.setdefault(tuple(toks[k:k + min_tokens]), ex_id)
+    leaks = []
+    for i, cell in enumerate(student.cells):
+        if cell.cell_type != "code" or "exercise-stub" in _tags(cell):
+            continue
+        toks = code_tokens(cell.source)
+        for k in range(len(toks) - min_tokens + 1):
+            gram = tuple(toks[k:k + min_tokens])
+            if gram in grams:
+                leaks.append((grams[gram], i, " ".join(gram)))
+                break
+    return leaks
 
 
 def render(nb) -> str:
@@ -111,6 +177,13 @@ def main(argv=None) -> int:
     stale = generate(check=args.check)
     if args.check and stale:
         print(f"Student copies out of date: {stale}. Run: python -m seeclear_lite.kit.exercises.student")
+        return 1
+    leaks = [(path.name, *leak) for path in list_notebooks() for leak in
+             answer_leaks(nbformat.read(str(path), as_version=4))]
+    for name, ex_id, cell, code in leaks:
+        print(f"{name}: cell {cell} of the student copy shows Exercise {ex_id}'s answer ({code!r}): call the student's "
+              f"function there (use_answer falls back to the reference), or give the cell a metadata 'student_source'")
+    if args.check and leaks:
         return 1
     print(("updated: " + ", ".join(stale)) if stale else "student copies are up to date")
     return 0
