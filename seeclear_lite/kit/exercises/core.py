@@ -143,6 +143,20 @@ def use_answer(check: Callable, answer: Callable) -> Callable:
         return ex.reference
 
 
+def check_choice(id: str, fn: Callable, measured: str, why: dict[str, str], evidence: str) -> None:
+    """A prediction exercise: ``fn()`` returns one letter of ``why`` (the choices) before the student runs the
+    experiment. ``measured`` is the letter the check's own measurement gives (never a hard-coded verdict: the check
+    computes it), ``why[letter]`` explains each choice and ``evidence`` states the measured numbers."""
+    got = call(id, fn)
+    if not isinstance(got, str) or got.strip().lower() not in why:
+        raise ExerciseError(f"Exercise {id}: return one of {', '.join(repr(k) for k in why)} (a string), got {got!r}.")
+    got = got.strip().lower()
+    if got != measured:
+        raise ExerciseError(f"Exercise {id}: you predicted ({got}), the measurement says ({measured}): {evidence}. "
+                            f"Why not ({got}): {why[got]}")
+    passed(id, f"({got}) {why[got]} Measured: {evidence}.")
+
+
 def passed(id: str, detail: str) -> None:
     print(f"✓ Exercise {id} passed: {detail}")
 
