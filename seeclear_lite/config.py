@@ -319,6 +319,9 @@ _BASE_NET = {"model.channels": 32, "model.lr_channels": 32, "model.head_dim": 32
 #: ``small_v2``   the same network with the reverse-chain recipe of the perception-distortion pilots: T = 4 with
 #:                min noise 0.2 (ResShift's 4-step schedule), one noise draw shared by a clip's frames, LPIPS-VGG
 #:                on the last step's x0_hat beside the Charbonnier, export by PSNR - 20 LPIPS.
+#: ``lab``        the class lab (notebook 10): the ``tiny`` baseline network with ``small_v2``'s chain (T = 4, min noise
+#:                0.2, shared noise), Charbonnier only, on the corpus pack, validated on the ``text`` clip; the
+#:                notebook sets the step count from a wall-clock budget measured on the student's machine.
 #: ``base``       the full model for one GPU (~7.7 M parameters), on the corpus.
 #: ``paper``      the paper's scale (~229 M, Table 5), on a BasicSR dataset, global batch 16.
 PRESETS: dict[str, dict] = {
@@ -349,6 +352,13 @@ PRESETS: dict[str, dict] = {
         "optim.perceptual_t": "last", "stages": _three_stages(9000, 1500, 1500, 2e-4),
         "val.source": "pack", "val.max_windows": 2, "val.gt_patch": 128, "val.every": 1000,
         "val.best_metric": "psnr_lpips", "runtime.ckpt_every": 500,
+    },
+    "lab": {
+        **_TINY_NET, "data.source": "pack", "data.gt_patch": 64, "data.batch_size": 4, "diffusion.T": 4,
+        "diffusion.min_noise_level": 0.2, "diffusion.noise": "shared", "optim.lr": 5e-4, "optim.warmup_steps": 50,
+        "stages": [{"name": "condenser", "steps": 1500, "train": "condenser"}],
+        "val.source": "pack", "val.clips": ["text"], "val.max_windows": 2, "val.gt_patch": 128, "val.every": 250,
+        "val.best_metric": "psnr_lpips", "runtime.ckpt_every": 250,
     },
     "base": {
         **_BASE_NET, **_FULL, "data.source": "corpus", "data.gt_patch": 128, "data.batch_size": 8,

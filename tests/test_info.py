@@ -15,7 +15,7 @@ SWITCHES_OFF = dict(semantic_condition=False, mfsa=False, incam=False, category=
 
 
 def test_info_accepts_every_preset():
-    assert preset_names() == list(PRESETS) == ["tiny", "tiny_full", "small", "small_v2", "base", "paper"]
+    assert preset_names() == list(PRESETS) == ["tiny", "tiny_full", "small", "small_v2", "lab", "base", "paper"]
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny_full", "small", "small_v2", "base"])

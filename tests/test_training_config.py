@@ -30,7 +30,7 @@ def test_one_table_holds_every_size():
 
     for module in (category, seeclear):
         assert not any(isinstance(v, dict) and {"tiny", "base"} <= set(v) for v in vars(module).values())
-    assert set(PRESETS) == {"tiny", "tiny_full", "small", "small_v2", "base", "paper"}
+    assert set(PRESETS) == {"tiny", "tiny_full", "small", "small_v2", "lab", "base", "paper"}
 
 
 def test_command_line_overrides_with_types():

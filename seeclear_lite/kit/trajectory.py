@@ -54,12 +54,17 @@ def _to_uint8_range(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def chain_scores(chain: Chain, gt: torch.Tensor, lpips=None) -> dict:
+def chain_scores(chain: Chain, gt: torch.Tensor, lpips=None, y: torch.Tensor | None = None) -> dict:
     """Per step t: mean PSNR (dB, RGB, 8-bit) of x_t and of x̂0 against ``gt`` (frames in [0, 1], shaped like the
-    chain's tensors), and the LPIPS of x̂0 when an ``lpips`` metric (``seeclear_lite.metrics.get_lpips``) is given.
-    Returns {"steps": [T..1], "psnr_state": [...], "psnr_prediction": [...], "lpips_prediction": [...] or None}."""
+    chain's tensors), and the LPIPS of x̂0 when an ``lpips`` metric (``seeclear_lite.metrics.get_lpips``) is given;
+    with ``y`` (the bicubic upsampling, [-1, 1]) bicubic's PSNR and LPIPS as the reference.
+    Returns {"steps": [T..1], "psnr_state": [...], "psnr_prediction": [...], "lpips_prediction": [...] or None,
+    "psnr_bicubic", "lpips_bicubic" (None without ``y`` / ``lpips``)}."""
     gt = gt.float().cpu()
-    out = {"steps": chain.steps, "psnr_state": [], "psnr_prediction": [], "lpips_prediction": None}
+    out = {"steps": chain.steps, "psnr_state": [], "psnr_prediction": [], "lpips_prediction": None,
+           "psnr_bicubic": None, "lpips_bicubic": None}
+    if y is not None:
+        out["psnr_bicubic"] = psnr(_to_uint8_range(y.float().cpu()), gt).mean().item()
     for t in chain.steps:
         out["psnr_state"].append(psnr(_to_uint8_range(chain.states[t]), gt).mean().item())
         out["psnr_prediction"].append(psnr(_to_uint8_range(chain.predictions[t]), gt).mean().item())
@@ -69,6 +74,9 @@ def chain_scores(chain: Chain, gt: torch.Tensor, lpips=None) -> dict:
         f_gt = lpips.features(frames(gt))                                               # once, shared by every step
         out["lpips_prediction"] = [lpips.distance(lpips.features(frames(_to_uint8_range(chain.predictions[t]))),
                                                   f_gt).mean().item() for t in chain.steps]
+        if y is not None:
+            out["lpips_bicubic"] = lpips.distance(lpips.features(frames(_to_uint8_range(y.float().cpu()))),
+                                                  f_gt).mean().item()
     return out
 
 
@@ -106,20 +114,26 @@ def trajectory_figure(chain: Chain, y: torch.Tensor, gt: torch.Tensor, *, steps=
             ax.set_title(name, fontsize=8)
             ax.axis("off")
     if scores:
-        ax = fig.add_subplot(grid[2, :])
-        ax.plot(scores["steps"], scores["psnr_state"], "o-", ms=3, label="PSNR of x_t")
-        ax.plot(scores["steps"], scores["psnr_prediction"], "s-", ms=3, label="PSNR of x̂0")
+        # x̂0 on its own axes: x_t's PSNR (6-18 dB) would flatten it, and a twin LPIPS axis fitted to a few
+        # thousandths would exaggerate the other side. Each panel keeps bicubic's value as the reference.
         bic = psnr(_to_uint8_range(y.float().cpu()), gt.float().cpu()).mean().item()
-        ax.axhline(bic, color="tab:red", ls="--", lw=1, label=f"bicubic ({bic:.2f} dB)")
-        ax.set_xlabel("step t (the chain runs right to left)")
-        ax.set_ylabel("PSNR (dB)")
-        ax.invert_xaxis()
-        ax.legend(fontsize=7, loc="upper left")
+        half = cols // 2
+        panels = [(grid[2, :half], "psnr_prediction", "PSNR of x̂0 (dB, higher is better)", bic)]
         if scores.get("lpips_prediction"):
-            ax2 = ax.twinx()
-            ax2.plot(scores["steps"], scores["lpips_prediction"], "^--", ms=3, color="tab:green", label="LPIPS of x̂0")
-            ax2.set_ylabel("LPIPS (lower is better)")
-            ax2.legend(fontsize=7, loc="lower right")
+            panels.append((grid[2, half:], "lpips_prediction", "LPIPS of x̂0 (lower is better)",
+                           scores.get("lpips_bicubic")))
+        else:
+            panels[0] = (grid[2, :], *panels[0][1:])
+        for spec, key, label, ref in panels:
+            ax = fig.add_subplot(spec)
+            ax.plot(scores["steps"], scores[key], "s-", ms=3, label="x̂0 at step t")
+            if ref is not None:
+                ax.axhline(ref, color="tab:red", ls="--", lw=1, label=f"bicubic ({ref:.4g})")
+            ax.set_xlabel("step t (the chain runs right to left)")
+            ax.set_ylabel(label, fontsize=8)
+            ax.invert_xaxis()
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig

@@ -152,3 +152,137 @@ def _psnr_y_full_range(sr, gt):
 @planted("8.2", "pooled over the clip", expect="pooled the MSE")
 def _psnr_y_pooled(sr, gt):
     return _psnr_y(sr, gt, per_clip=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# 8.3 (prediction) x̂0's PSNR along the chain, and 8.4 (experiment) the number of steps
+# --------------------------------------------------------------------------------------------------------
+#: The measurement behind 8.3 and 8.4: the shipped model on the most detailed CROP x CROP window of the committed
+#: held-out clip (chosen from the ground truth alone).
+CROP, FRAMES, SEED = 64, 5, 0
+_MEASURED: dict = {}
+
+
+def _shipped_on_crop():
+    """(model, diffusion, cfg, lr [1, N, 3, h, w] in [0, 1], gt [1, N, 3, H, W] in [0, 1]), loaded once."""
+    if "setup" not in _MEASURED:
+        from ...data.samples import VALIDATION_CLIP, load_sample_clip
+        from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+
+        if not SHIPPED_CHECKPOINT.is_file():
+            raise ExerciseError(f"Exercises 8.3/8.4 measure the shipped model, and {SHIPPED_CHECKPOINT} is missing "
+                                f"(a git checkout has it; restore it with `git checkout -- data/checkpoints`).")
+        model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
+        gt = load_sample_clip(VALIDATION_CLIP, "GT", FRAMES)
+        lr = load_sample_clip(VALIDATION_CLIP, "BIx4", FRAMES)
+        from ..lab import busiest_box
+
+        q = CROP // 4
+        by, bx, _ = busiest_box(gt[0], CROP)
+        y0, x0 = min(by // 4, lr.shape[-2] - q), min(bx // 4, lr.shape[-1] - q)
+        lr = lr[..., y0:y0 + q, x0:x0 + q]
+        gt = gt[..., 4 * y0:4 * (y0 + q), 4 * x0:4 * (x0 + q)]
+        _MEASURED["setup"] = (model, BlurringResShift.from_config(cfg.diffusion), cfg, lr[None], gt[None])
+    return _MEASURED["setup"]
+
+
+@torch.no_grad()
+def chain_psnr_along_t() -> tuple[list[int], list[float]]:
+    """The shipped model's chain on the crop: (steps T..1, PSNR of x̂0 at each step in dB, RGB, 8-bit)."""
+    from ...training.sampling import denoiser
+    from ...utils.ranges import to_diffusion_range, to_image_range
+    from ..trajectory import record_chain
+
+    model, d, cfg, lr, gt = _shipped_on_crop()
+    y = d.upsample_lr(to_diffusion_range(lr))
+    chain = record_chain(d, denoiser(model, d, model.condition(lr, y)), y, form=cfg.diffusion.form,
+                         generator=torch.Generator().manual_seed(SEED))
+    q = lambda x: (to_image_range(x).clamp(0, 1) * 255).round() / 255      # noqa: E731
+    return chain.steps, [psnr(q(chain.predictions[t]), gt).mean().item() for t in chain.steps]
+
+
+@torch.no_grad()
+def chain_scores_for_steps(k: int) -> dict:
+    """The shipped model's sample with ``k`` network calls (the schedule re-spaced) on the crop: PSNR (RGB, 8-bit)
+    and LPIPS-VGG of the output against the ground truth. The function Exercise 8.4 asks you to experiment with."""
+    from ...metrics import get_lpips
+    from ...training.sampling import sample_clip
+
+    model, d, cfg, lr, gt = _shipped_on_crop()
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d.T:
+        raise ValueError(f"k must be an int in 1..T = {d.T} (network calls), got {k!r}.")
+    key = ("k", k)
+    if key not in _MEASURED:
+        sr, _ = sample_clip(model, d, lr, form=cfg.diffusion.form, generator=torch.Generator().manual_seed(SEED),
+                            steps=k)
+        sr = (sr.clamp(0, 1) * 255).round() / 255
+        lp = get_lpips("vgg")
+        _MEASURED[key] = {"k": k, "psnr": psnr(sr[0], gt[0]).mean().item(),
+                          "lpips": lp(sr[0].float(), gt[0].float()).mean().item()}
+    return dict(_MEASURED[key])
+
+
+@exercise("8.3", "predict x̂0's PSNR along the chain", NB, minutes=5)
+def check_chain_prediction(fn):
+    """``fn() -> "a" | "b" | "c"``: from t = T to t = 1, the PSNR of the network's x̂0 (a) rises, (b) stays within
+    0.1 dB, (c) falls. The check runs the shipped model's chain and measures it."""
+    call("8.3", fn)                                   # an unwritten answer fails before the measurement runs
+    steps, values = chain_psnr_along_t()
+    change = values[-1] - values[0]
+    measured = "a" if change > 0.1 else "c" if change < -0.1 else "b"
+    why = {"a": "each step removes noise, but x̂0 at t = T is already the network's best mean-like guess; later "
+                "steps add drawn detail, which costs PSNR unless it lands exactly where the true detail is.",
+           "b": "the chain would then only re-estimate the same mean; a sampler adds detail, and detail that is not "
+                "exactly right costs squared error.",
+           "c": "x̂0 at t = T is close to the MMSE estimate (the conditional mean: best PSNR); each later step commits "
+                "to one sample, whose squared error is up to twice the MMSE's (Blau & Michaeli 2018)."}
+    from .core import check_choice
+
+    check_choice("8.3", fn, measured, why,
+                 f"x̂0 PSNR {values[0]:.2f} dB at t = {steps[0]} -> {values[-1]:.2f} dB at t = 1 ({change:+.2f} dB)")
+
+
+@reference("8.3")
+def _chain_prediction_reference():
+    steps, values = chain_psnr_along_t()
+    change = values[-1] - values[0]
+    return "a" if change > 0.1 else "c" if change < -0.1 else "b"
+
+
+@planted("8.3", "a number", expect="return one of")
+def _chain_prediction_number():
+    return 3
+
+
+@exercise("8.4", "the number of steps on the plane", NB, minutes=10)
+def check_best_steps(fn):
+    """``fn() -> k``: the number of network calls in 1..T whose sample has the lowest LPIPS on the crop (within
+    0.002 of the best counts: differences below that are noise)."""
+    _, d, _, _, _ = _shipped_on_crop()
+    k = call("8.4", fn)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d.T:
+        raise ExerciseError(f"Exercise 8.4: return an int k in 1..T = {d.T} (network calls), got {k!r}.")
+    table = [chain_scores_for_steps(j) for j in range(1, d.T + 1)]
+    best = min(table, key=lambda r: r["lpips"])
+    mine = table[k - 1]
+    if mine["lpips"] > best["lpips"] + 0.002:
+        raise ExerciseError(f"Exercise 8.4: k = {k} gives LPIPS {mine['lpips']:.4f}, but k = {best['k']} gives "
+                            f"{best['lpips']:.4f}: call chain_scores_for_steps(k) for every k in 1..{d.T} and compare.")
+    passed("8.4", f"k = {k}: LPIPS {mine['lpips']:.4f}, PSNR {mine['psnr']:.2f} dB (1 step: LPIPS {table[0]['lpips']:.4f}, "
+                  f"PSNR {table[0]['psnr']:.2f} dB)")
+
+
+@reference("8.4")
+def _best_steps_reference():
+    _, d, _, _, _ = _shipped_on_crop()
+    return min(range(1, d.T + 1), key=lambda j: chain_scores_for_steps(j)["lpips"])
+
+
+@planted("8.4", "out of range", expect="return an int k in 1..T")
+def _best_steps_zero():
+    return 0
+
+
+def shipped_T() -> int:
+    """T of the shipped model (the most network calls a chain of it can make)."""
+    return _shipped_on_crop()[1].T
