@@ -178,3 +178,78 @@ def _resshift_blur_kept():
 @planted("7.3", "two changes", expect="change more than the blur")
 def _resshift_two_changes():
     return ["diffusion.sigma_b2_max=0", "optim.lr=1e-3"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# 7.4 (prediction) which step t is hardest to train
+# --------------------------------------------------------------------------------------------------------
+_LOSS_BY_T: dict = {}
+
+
+@torch.no_grad()
+def loss_by_t(draws: int = 2) -> dict[int, float]:
+    """The shipped model's Charbonnier loss (the training loss, Sec. 4.1) at every step t, averaged over ``draws``
+    noise draws on a 64 x 64 window of the committed held-out clip: {t: loss}."""
+    if "loss" not in _LOSS_BY_T:
+        from ...data.samples import VALIDATION_CLIP, load_sample_clip
+        from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+        from ...training.losses import charbonnier_loss
+        from ...utils.ranges import to_diffusion_range
+        from ..lab import busiest_box
+
+        if not SHIPPED_CHECKPOINT.is_file():
+            raise ExerciseError(f"Exercise 7.4 measures the shipped model, and {SHIPPED_CHECKPOINT} is missing.")
+        model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
+        d = BlurringResShift.from_config(cfg.diffusion)
+        gt = load_sample_clip(VALIDATION_CLIP, "GT", cfg.data.clip_length)
+        lr = load_sample_clip(VALIDATION_CLIP, "BIx4", cfg.data.clip_length)
+        by, bx, _ = busiest_box(gt[0], 64)
+        y0, x0 = min(by // 4, lr.shape[-2] - 16), min(bx // 4, lr.shape[-1] - 16)
+        lr = lr[None, :, :, y0:y0 + 16, x0:x0 + 16]
+        x0_true = to_diffusion_range(gt[None, :, :, 4 * y0:4 * y0 + 64, 4 * x0:4 * x0 + 64])
+        y = d.upsample_lr(to_diffusion_range(lr))
+        cond = model.condition(lr, y)
+        gen = torch.Generator().manual_seed(0)
+        out = {}
+        for t in range(1, d.T + 1):
+            tt = torch.full((1,), t, dtype=torch.long)
+            total = 0.0
+            for _ in range(draws):
+                x_t = d.q_sample(x0_true, y, tt, noise=torch.randn(y.shape, generator=gen))
+                total += charbonnier_loss(model(d.scale_model_input(x_t, t), y, tt, cond).float(), x0_true).item()
+            out[t] = total / draws
+        _LOSS_BY_T["loss"] = out
+    return dict(_LOSS_BY_T["loss"])
+
+
+def _hardest(loss: dict) -> str:
+    T = max(loss)
+    lo, hi = loss[1], loss[T]
+    return "c" if hi > 1.05 * lo else "a" if lo > 1.05 * hi else "b"
+
+
+@exercise("7.4", "predict which step t is hardest", NB, minutes=5)
+def check_hardest_step(fn):
+    """``fn() -> "a" | "b" | "c"``: the trained network's loss is largest at (a) t = 1, (b) about the same at every t
+    (within 5 %), (c) t = T. The check measures the shipped model's loss at every t."""
+    from .core import check_choice
+
+    call("7.4", fn)
+    loss = loss_by_t()
+    T = max(loss)
+    why = {"a": "at t = 1 the input x_1 is the true frame plus a little blur and noise: x̂0 is almost given.",
+           "b": "the input changes from nearly the answer (t = 1) to the LR frame plus noise (t = T): the task does too.",
+           "c": "at t = T the input is the upsampled LR frame plus the most noise: the network must invent everything the "
+                "LR frame lost, so its x̂0 is the blurriest (the MMSE-like guess) and its loss the largest."}
+    check_choice("7.4", fn, _hardest(loss), why,
+                 f"loss {loss[1]:.4f} at t = 1, {loss[(1 + T) // 2]:.4f} at t = {(1 + T) // 2}, {loss[T]:.4f} at t = {T}")
+
+
+@reference("7.4")
+def _hardest_reference():
+    return _hardest(loss_by_t())
+
+
+@planted("7.4", "not a letter", expect="return one of")
+def _hardest_word():
+    return "the last one"
