@@ -1,4 +1,6 @@
-"""Exercises of notebook 01 (patch blurring): the DCT-II matrix (Eq. 2), Lambda and the blur schedule.
+"""Exercises of notebook 01 (patch blurring): the DCT-II matrix (Eq. 2), Lambda and the blur schedule, a prediction of
+what the slowest in-patch mode keeps at t = T, the patch blur D_t x, a prediction of where the blur ends as
+sigma_B,max^2 grows, and an experiment: the blur strength at which every non-constant mode is gone.
 
 Each check compares the student's function with ``seeclear_lite.diffusion`` in float64 and, when the
 answer is wrong, first tries the usual mistakes (computed on the same inputs) and names the one that
@@ -12,10 +14,12 @@ import math
 import torch
 
 from ...diffusion import BlurringResShift, blur_schedule, dct_matrix, heat_eigenvalues
-from .core import (ExerciseError, as_float64, call, compare, diagnose, exercise, fresh_generator, passed, planted,
-                   reference)
+from ...degradation import imresize
+from .core import (ExerciseError, as_float64, call, check_choice, compare, diagnose, exercise, fresh_generator, passed,
+                   planted, reference)
 
-__all__ = ["check_dct_matrix", "check_heat_schedule", "check_patch_blur"]
+__all__ = ["check_dct_matrix", "check_heat_schedule", "check_slowest_mode_prediction", "check_patch_blur",
+           "check_endpoint_prediction", "check_lr_sigma_b2", "kept_at_T"]
 
 
 # --------------------------------------------------------------------------------- 1.1 DCT-II matrix
@@ -202,7 +206,81 @@ def _schedule_log0(p, T, sigma_b2_max):
     return heat_eigenvalues(p), torch.cat([torch.zeros(1, dtype=torch.float64), sigma ** 2 / 2])
 
 
-# ----------------------------------------------------------------------------- 1.3 the patch blur D_t x
+# ---------------------------------------------- 1.3 prediction: what the slowest in-patch mode keeps at t = T
+#: the paper's setting for the prediction and the experiment: p = 4 (the x4 factor), T = 15, sigma_B,max^2 = 2
+PAPER_P, PAPER_T, PAPER_SIGMA_B2 = 4, 15, 2.0
+
+
+def kept_at_T(sigma_b2_max: float, p: int = PAPER_P, T: int = PAPER_T) -> torch.Tensor:
+    """exp(Lambda tau_T) [p, p]: the fraction of its amplitude each in-patch DCT mode keeps at t = T when the blur
+    schedule ends at sigma_B,max^2 = ``sigma_b2_max`` (the package's ``heat_eigenvalues`` and ``blur_schedule``)."""
+    return torch.exp(heat_eigenvalues(p) * blur_schedule(T, sigma_b2_max)[-1])
+
+
+def _in_bucket(value: float, buckets: dict) -> str:
+    """The letter whose (lo, hi) interval holds ``value``; between intervals, the nearest one in log scale."""
+    for letter, (lo, hi) in buckets.items():
+        if lo <= value < hi:
+            return letter
+    def gap(b):
+        lo, hi = b
+        return min(abs(math.log(max(value, 1e-300)) - math.log(max(edge, 1e-300))) for edge in (lo, hi) if edge > 0)
+    return min(buckets, key=lambda k: gap(buckets[k]))
+
+
+def _slowest_mode_measured() -> tuple[str, str, float, float]:
+    """(letter, evidence, kept by (0, 1), kept by (3, 3)) measured with the package at the paper's setting."""
+    kept = kept_at_T(PAPER_SIGMA_B2)
+    slow, fast = kept[0, 1].item(), kept[-1, -1].item()
+    letter = _in_bucket(slow, {"a": (0.0, 0.01), "b": (0.05, 0.2), "c": (0.3, 0.7), "d": (0.9, 1.01)})
+    evidence = (f"at t = T (p = {PAPER_P}, T = {PAPER_T}, sigma_B,max^2 = {PAPER_SIGMA_B2:g}, so tau_T = "
+                f"{blur_schedule(PAPER_T, PAPER_SIGMA_B2)[-1].item():.3g}) mode (0, 1) keeps {slow:.3f} of its "
+                f"amplitude, mode (3, 3) keeps {fast:.1e}")
+    return letter, evidence, slow, fast
+
+
+@exercise("1.3", "predict what the slowest in-patch mode keeps at t = T", notebook="01_patch_blurring", minutes=5)
+def check_slowest_mode_prediction(fn) -> None:
+    """A prediction: ``fn()`` returns "a".."d", how much of its amplitude the slowest non-constant in-patch mode
+    (k_x, k_y) = (0, 1) keeps at t = T with the paper's setting; the verdict is the package's exp(Lambda tau_T)."""
+    letter, evidence, slow, fast = _slowest_mode_measured()
+    rate = -heat_eigenvalues(PAPER_P)[0, 1].item()
+    why = {
+        "a": f"only the fast modes are gone: the decay rate -Lambda = pi^2 (k_x^2 + k_y^2) / p^2 is {rate:.2f} for "
+             f"(0, 1), 18 times smaller than for (3, 3), so (3, 3) keeps {fast:.0e} while (0, 1) keeps "
+             f"exp(-{rate:.2f} tau_T) = {slow:.2f}.",
+        "b": f"(0, 1) decays at the rate pi^2 / p^2 = {rate:.2f} for the blur time tau_T = sigma_B,max^2 / 2: "
+             f"exp(-{rate:.2f} tau_T) = {slow:.2f}, far more than a tenth.",
+        "c": f"its rate pi^2 / p^2 = {rate:.2f} times tau_T = sigma_B,max^2 / 2 gives exp(-{rate:.2f} tau_T) = "
+             f"{slow:.2f}: with the paper's blur the low in-patch frequencies largely survive, only the high ones "
+             f"are gone, so x_T is not yet the block-mean LR frame.",
+        "d": f"every non-constant mode decays (Lambda < 0 except at (0, 0)); (0, 1) keeps exp(-{rate:.2f} tau_T) = "
+             f"{slow:.2f}, noticeably less than 90 %.",
+    }
+    check_choice("1.3", fn, letter, why, evidence)
+
+
+@reference("1.3")
+def _slowest_reference():
+    return _slowest_mode_measured()[0]
+
+
+@planted("1.3", "predicted (a): gone", expect="only the fast modes are gone")
+def _slowest_gone():
+    return "a"
+
+
+@planted("1.3", "predicted (b): a tenth", expect="far more than a tenth")
+def _slowest_tenth():
+    return "b"
+
+
+@planted("1.3", "predicted (d): barely damped", expect="every non-constant mode decays")
+def _slowest_untouched():
+    return "d"
+
+
+# ----------------------------------------------------------------------------- 1.4 the patch blur D_t x
 def _blur_with(x: torch.Tensor, tau: float, p: int, *, c: torch.Tensor | None = None, sign: float = 1.0,
                back: bool = True) -> torch.Tensor:
     """V exp(sign Lambda tau) V^T x per p x p patch with DCT matrix ``c`` (default the DCT-II); ``back=False``
@@ -242,7 +320,7 @@ def _blur_variants(x: torch.Tensor, tau: float, p: int) -> list:
     ]
 
 
-@exercise("1.3", "the patch blur D_t x", notebook="01_patch_blurring", minutes=15)
+@exercise("1.4", "the patch blur D_t x", notebook="01_patch_blurring", minutes=15)
 def check_patch_blur(fn) -> None:
     """Checks ``fn(x [..., H, W], tau, p) -> V exp(Lambda tau) V^T x`` (Eqs. 1, 2, 22: the heat flow for time tau
     inside every p x p patch, in pixels) against ``BlurringResShift.blur`` on random frames, steps and p."""
@@ -255,38 +333,188 @@ def check_patch_blur(fn) -> None:
         h, w = p * int(torch.randint(2, 4, (1,), generator=g)), p * int(torch.randint(2, 5, (1,), generator=g))
         x = torch.randn(*leads[i], h, w, generator=g, dtype=torch.float64)
         tau = float(d.tau[t])
-        got = call("1.3", fn, x.clone(), tau, p)
+        got = call("1.4", fn, x.clone(), tau, p)
         want = d.blur(x, t)
         what = f"D x for x of shape {tuple(x.shape)}, p = {p}, tau = {tau:.4g}"
         if isinstance(got, torch.Tensor) and got.shape == want.shape and \
                 not torch.allclose(got.to(torch.float64), want, atol=1e-10, rtol=0):
-            diagnose("1.3", got, what, [v for v in _blur_variants(x, tau, p)
+            diagnose("1.4", got, what, [v for v in _blur_variants(x, tau, p)
                                         if not torch.allclose(v[0], want, atol=1e-9, rtol=0)], atol=1e-9)
-        worst = max(worst, compare("1.3", got, want, what, atol=1e-10,
+        worst = max(worst, compare("1.4", got, want, what, atol=1e-10,
                                    hint="per patch X: C^T (exp(Lambda tau) * (C X C^T)) C, elementwise product."))
-    passed("1.3", f"4 random frames (p = 4, 2, 4, 3; several shapes and steps); max error {worst:.1g}")
+    passed("1.4", f"4 random frames (p = 4, 2, 4, 3; several shapes and steps); max error {worst:.1g}")
 
 
-@reference("1.3")
+@reference("1.4")
 def _blur_reference(x, tau, p):
     return _blur_with(x, tau, p)
 
 
-@planted("1.3", "exp(-Lambda tau)", expect="sharpens")
+@planted("1.4", "exp(-Lambda tau)", expect="sharpens")
 def _blur_sign(x, tau, p):
     return _blur_with(x, tau, p, sign=-1.0)
 
 
-@planted("1.3", "no inverse DCT", expect="DCT coefficients")
+@planted("1.4", "no inverse DCT", expect="DCT coefficients")
 def _blur_no_inverse(x, tau, p):
     return _blur_with(x, tau, p, back=False)
 
 
-@planted("1.3", "global instead of patch DCT", expect="inside every p x p patch")
+@planted("1.4", "global instead of patch DCT", expect="inside every p x p patch")
 def _blur_global(x, tau, p):
     return _global_blur(x, tau, p)
 
 
-@planted("1.3", "decay on pixels", expect="decay acts on the DCT coefficients")
+@planted("1.4", "decay on pixels", expect="decay acts on the DCT coefficients")
 def _blur_pixels(x, tau, p):
     return torch.exp(heat_eigenvalues(p) * tau).repeat(x.shape[-2] // p, x.shape[-1] // p) * x
+
+
+# ------------------------------------------- 1.5 prediction: where the patch blur ends as sigma_B,max^2 grows
+def _endpoint_measured() -> tuple[str, str, dict]:
+    """(letter, evidence, distances): D_T x_0 for a huge sigma_B,max^2 on random frames, and its RMS distance to each
+    candidate end state."""
+    g = fresh_generator()
+    p = PAPER_P
+    x = torch.rand(2, 3, 4 * p, 6 * p, generator=g, dtype=torch.float64) * 2 - 1
+    candidates = {
+        "a": x.mean(dim=(-2, -1), keepdim=True).expand_as(x),                                         # one colour
+        "b": torch.nn.functional.avg_pool2d(x, p).repeat_interleave(p, -2).repeat_interleave(p, -1),   # block means
+        "c": imresize(imresize(x, 1 / p), p),                                                          # bicubic y
+        "d": torch.zeros_like(x),
+    }
+    names = {"a": "flat frame", "b": "block means", "c": "bicubic y", "d": "zero"}
+    dist = {}
+    for s2 in (PAPER_SIGMA_B2, 1e4):
+        x_T = BlurringResShift(T=PAPER_T, patch_size=p, sigma_b2_max=s2).blur(x, PAPER_T)
+        dist[s2] = {k: (x_T - v).pow(2).mean().sqrt().item() for k, v in candidates.items()}
+    letter = min(dist[1e4], key=dist[1e4].get)
+    evidence = ("RMS distance of D_T x_0 (random frames, p = 4) to the " +
+                ", ".join(f"{names[k]} {v:.1e}" for k, v in dist[1e4].items()) +
+                f" at sigma_B,max^2 = 1e4; at the paper's {PAPER_SIGMA_B2:g} it is still "
+                f"{dist[PAPER_SIGMA_B2]['b']:.2f} from the block means")
+    return letter, evidence, dist
+
+
+@exercise("1.5", "predict where the patch blur ends", notebook="01_patch_blurring", minutes=5)
+def check_endpoint_prediction(fn) -> None:
+    """A prediction: ``fn()`` returns "a".."d", what D_T x_0 becomes as sigma_B,max^2 grows without bound; the
+    verdict is the candidate nearest to the package's blur at sigma_B,max^2 = 1e4 on random frames."""
+    letter, evidence, _ = _endpoint_measured()
+    why = {
+        "a": "a flat frame is where IHDM's *global* blur ends (one DCT over the whole frame); the patch blur has "
+             "Neumann (zero-flux) walls around every p x p patch, so heat never crosses from one patch to the next "
+             "and each patch keeps its own mean.",
+        "b": "every mode but the constant one (Lambda = 0) dies, and the zero-flux walls conserve each patch's "
+             "heat, so every patch ends at its own mean: an area-downsampled LR frame shown at HR size.",
+        "c": "the end state is the block means (an area average), not MATLAB bicubic: bicubic mixes neighbouring "
+             "patches and keeps a smooth ramp, the patch blur cannot move heat between patches.",
+        "d": "the walls are zero-flux (Neumann): no heat leaves a patch, so the mean of every patch is kept "
+             "(the constant mode has Lambda = 0 and never decays).",
+    }
+    check_choice("1.5", fn, letter, why, evidence)
+
+
+@reference("1.5")
+def _endpoint_reference():
+    return _endpoint_measured()[0]
+
+
+@planted("1.5", "predicted (a): flat", expect="IHDM's *global* blur")
+def _endpoint_flat():
+    return "a"
+
+
+@planted("1.5", "predicted (d): zero", expect="no heat leaves a patch")
+def _endpoint_zero():
+    return "d"
+
+
+# --------------------------------------- 1.6 experiment: the blur at which every non-constant mode is gone
+LR_LEVEL = 0.01
+
+
+def _smallest(pred, lo: float = 0.0, hi: float = 1e4, iters: int = 80) -> float:
+    """The smallest x in [lo, hi] with pred(x) true (pred monotone: false below, true above), by bisection."""
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if pred(mid) else (mid, hi)
+    return hi
+
+
+def _non_dc(kept: torch.Tensor) -> torch.Tensor:
+    """The kept fractions of every mode but the constant one (0, 0)."""
+    return kept.flatten()[1:]
+
+
+def _lr_measured(kept_fn=kept_at_T) -> float:
+    return _smallest(lambda s2: bool((_non_dc(kept_fn(s2)) < LR_LEVEL).all()))
+
+
+def _number(ex_id: str, got, what: str) -> float:
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isfinite(got):
+        raise ExerciseError(f"Exercise {ex_id}: return {what} as a finite number, got {got!r}.")
+    return float(got)
+
+
+@exercise("1.6", "experiment: the blur that reaches the block means", notebook="01_patch_blurring", minutes=10)
+def check_lr_sigma_b2(fn) -> None:
+    """An experiment: ``fn(kept_at_T) -> sigma_b2`` returns the smallest sigma_B,max^2 for which every non-constant
+    in-patch mode keeps less than 1 % of its amplitude at t = T (p = 4, T = 15); ``kept_at_T(s2)`` is the
+    [4, 4] table of kept fractions. The check finds it itself by bisection and accepts 2 % relative error."""
+    want = _lr_measured()
+    got = _number("1.6", call("1.6", fn, kept_at_T), "sigma_B,max^2")
+    if abs(got - want) <= 0.02 * want:
+        kept = _non_dc(kept_at_T(got)).max().item()
+        passed("1.6", f"sigma_B,max^2 = {got:.4g} (bisection: {want:.4g}); there the slowest mode (0, 1) keeps "
+                      f"{kept:.2%}, while the paper uses {PAPER_SIGMA_B2:g}: its x_T keeps most of the low in-patch "
+                      f"frequencies, and it takes about {want / PAPER_SIGMA_B2:.0f} times more blur to reach the "
+                      f"block means")
+        return
+    highest = _smallest(lambda s2: bool(kept_at_T(s2)[-1, -1] < LR_LEVEL))
+    power = _smallest(lambda s2: bool((_non_dc(kept_at_T(s2)) ** 2 < LR_LEVEL).all()))
+    known = [
+        (highest, "that is where the *highest* mode (3, 3) drops below 1 %; the slowest non-constant modes (0, 1) "
+                  "and (1, 0) decay 18 times more slowly and need much more blur."),
+        (math.sqrt(want), "that is sigma_B,max (a standard deviation); the question asks for the variance "
+                          "sigma_B,max^2 that kept_at_T takes."),
+        (power, "you asked for the *power* (amplitude squared) to drop below 1 %; the question is about the "
+                "amplitude, exp(Lambda tau_T) itself."),
+    ]
+    for value, why in known:
+        if abs(got - value) <= 0.02 * value:
+            raise ExerciseError(f"Exercise 1.6: sigma_B,max^2 = {got:.4g} is not it: {why}")
+    kept = _non_dc(kept_at_T(max(got, 0.0))).max().item()
+    if kept >= LR_LEVEL:
+        raise ExerciseError(f"Exercise 1.6: at sigma_B,max^2 = {got:.4g} the slowest non-constant mode still keeps "
+                            f"{kept:.2%} of its amplitude (kept_at_T(s2).flatten()[1:].max()); increase it.")
+    raise ExerciseError(f"Exercise 1.6: at sigma_B,max^2 = {got:.4g} every non-constant mode is below 1 % "
+                        f"(largest {kept:.2%}), but a smaller value already does it: find the smallest (bisection "
+                        f"or a fine scan, within 2 %).")
+
+
+@reference("1.6")
+def _lr_reference(kept_fn):
+    return _lr_measured(kept_fn)
+
+
+@planted("1.6", "highest mode only", expect="*highest* mode (3, 3)")
+def _lr_highest(kept_fn):
+    return _smallest(lambda s2: bool(kept_fn(s2)[-1, -1] < LR_LEVEL))
+
+
+@planted("1.6", "sigma_B instead of sigma_B^2", expect="standard deviation")
+def _lr_sigma(kept_fn):
+    return math.sqrt(_lr_measured(kept_fn))
+
+
+@planted("1.6", "power instead of amplitude", expect="*power*")
+def _lr_power(kept_fn):
+    return _smallest(lambda s2: bool((_non_dc(kept_fn(s2)) ** 2 < LR_LEVEL).all()))
+
+
+@planted("1.6", "too small", expect="still keeps")
+def _lr_paper(kept_fn):
+    return PAPER_SIGMA_B2
