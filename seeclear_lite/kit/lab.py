@@ -17,6 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import TrainConfig
+from ..data.corpus import default_corpus_dir
+from ..data.io import list_frames, read_image_uint8
+from ..data.samples import list_sample_clips, load_sample_clip
+from ..degradation import degrade_uint8
+from ..training import train
 from .study_stats import interval
 
 #: The lab's target: the student's first-step estimate beats bicubic by this much (PSNR-Y, dB) on the lab clip.
@@ -44,9 +50,6 @@ def steps_for_budget(seconds_per_step: float, minutes: float, reserve: float = V
 def probe_speed(cfg, device, steps: int = 12) -> float:
     """Seconds per optimiser step of ``cfg`` on ``device``, measured by training ``steps`` steps in a temporary
     folder (the first two are not counted: they pay for allocation)."""
-    from ..config import TrainConfig
-    from ..training import train
-
     d = cfg.to_dict()
     d["stages"] = [{"name": "probe", "steps": int(steps), "train": d["stages"][0]["train"]}]
     d["val"]["every"], d["runtime"]["ckpt_every"], d["runtime"]["log_every"] = 0, int(steps), 1
@@ -204,11 +207,6 @@ def load_lab_clip(name: str, source: str, max_frames: int | None = None) -> tupl
     """``(lr, gt)`` float32 ``[N, 3, h, w]`` / ``[N, 3, 4h, 4w]`` in [0, 1] of one clip: from the corpus (``source``
     "pack" or "corpus": its GT frames, LR made by BI ×4 as the pack stores them) or from the committed sample clips
     (``"samples"``)."""
-    from ..data.corpus import default_corpus_dir
-    from ..data.io import list_frames, read_image_uint8
-    from ..data.samples import list_sample_clips, load_sample_clip
-    from ..degradation import degrade_uint8
-
     if source == "samples":
         if name not in list_sample_clips():
             raise ValueError(f"CLIP={name!r} is not a sample clip (they are {list_sample_clips()}).")

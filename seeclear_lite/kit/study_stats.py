@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from ..metrics.temporal import temporal_error
 from .studies import METRICS, get_study
 
 
@@ -288,8 +289,6 @@ def blur_to_detail(frames: torch.Tensor, target: float, sigma0: float = DETAIL_S
 
 def tmae(sr: torch.Tensor, gt: torch.Tensor) -> float:
     """The kit's tMAE of one clip ``[N, C, H, W]`` (N >= 2) in [0, 1] units (``* 255`` for 8-bit levels)."""
-    from ..metrics.temporal import temporal_error
-
     return float(temporal_error(sr.double(), gt.double()))
 
 

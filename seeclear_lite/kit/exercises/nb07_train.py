@@ -15,9 +15,14 @@ import math
 import torch
 
 from ...config import config_differences, get_config
+from ...data.samples import VALIDATION_CLIP, load_sample_clip
 from ...diffusion import BlurringResShift
 from ...training import EMA, cosine_lr_factor
-from .core import ExerciseError, call, exercise, passed, planted, reference
+from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+from ...training.losses import charbonnier_loss
+from ...utils.ranges import to_diffusion_range
+from ..lab import busiest_box
+from .core import ExerciseError, call, check_choice, exercise, passed, planted, reference
 
 NB = "07_train"
 
@@ -191,12 +196,6 @@ def loss_by_t(draws: int = 2) -> dict[int, float]:
     """The shipped model's Charbonnier loss (the training loss, Sec. 4.1) at every step t, averaged over ``draws``
     noise draws on a 64 x 64 window of the committed held-out clip: {t: loss}."""
     if "loss" not in _LOSS_BY_T:
-        from ...data.samples import VALIDATION_CLIP, load_sample_clip
-        from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
-        from ...training.losses import charbonnier_loss
-        from ...utils.ranges import to_diffusion_range
-        from ..lab import busiest_box
-
         if not SHIPPED_CHECKPOINT.is_file():
             raise ExerciseError(f"Exercise 7.4 measures the shipped model, and {SHIPPED_CHECKPOINT} is missing.")
         model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
@@ -232,8 +231,6 @@ def _hardest(loss: dict) -> str:
 def check_hardest_step(fn):
     """``fn() -> "a" | "b" | "c"``: the trained network's loss is largest at (a) t = 1, (b) about the same at every t
     (within 5 %), (c) t = T. The check measures the shipped model's loss at every t."""
-    from .core import check_choice
-
     call("7.4", fn)
     loss = loss_by_t()
     T = max(loss)

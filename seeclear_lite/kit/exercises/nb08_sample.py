@@ -12,9 +12,16 @@ import math
 
 import torch
 
+from ...data.samples import VALIDATION_CLIP, load_sample_clip
 from ...diffusion import BlurringResShift
-from ...metrics import psnr
-from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
+from ...metrics import get_lpips, psnr
+from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+from ...training.sampling import denoiser, sample_clip
+from ...utils.ranges import to_diffusion_range, to_image_range
+from ..lab import busiest_box
+from ..trajectory import record_chain
+from .core import (ExerciseError, call, check_choice, close, compare, exercise, fresh_generator, passed, planted,
+                   reference)
 
 NB = "08_sample_evaluate"
 
@@ -166,16 +173,12 @@ _MEASURED: dict = {}
 def _shipped_on_crop():
     """(model, diffusion, cfg, lr [1, N, 3, h, w] in [0, 1], gt [1, N, 3, H, W] in [0, 1]), loaded once."""
     if "setup" not in _MEASURED:
-        from ...data.samples import VALIDATION_CLIP, load_sample_clip
-        from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
-
         if not SHIPPED_CHECKPOINT.is_file():
             raise ExerciseError(f"Exercises 8.3/8.4 measure the shipped model, and {SHIPPED_CHECKPOINT} is missing "
                                 f"(a git checkout has it; restore it with `git checkout -- data/checkpoints`).")
         model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
         gt = load_sample_clip(VALIDATION_CLIP, "GT", FRAMES)
         lr = load_sample_clip(VALIDATION_CLIP, "BIx4", FRAMES)
-        from ..lab import busiest_box
 
         q = CROP // 4
         by, bx, _ = busiest_box(gt[0], CROP)
@@ -189,10 +192,6 @@ def _shipped_on_crop():
 @torch.no_grad()
 def chain_psnr_along_t() -> tuple[list[int], list[float]]:
     """The shipped model's chain on the crop: (steps T..1, PSNR of x̂0 at each step in dB, RGB, 8-bit)."""
-    from ...training.sampling import denoiser
-    from ...utils.ranges import to_diffusion_range, to_image_range
-    from ..trajectory import record_chain
-
     model, d, cfg, lr, gt = _shipped_on_crop()
     y = d.upsample_lr(to_diffusion_range(lr))
     chain = record_chain(d, denoiser(model, d, model.condition(lr, y)), y, form=cfg.diffusion.form,
@@ -205,9 +204,6 @@ def chain_psnr_along_t() -> tuple[list[int], list[float]]:
 def chain_scores_for_steps(k: int) -> dict:
     """The shipped model's sample with ``k`` network calls (the schedule re-spaced) on the crop: PSNR (RGB, 8-bit)
     and LPIPS-VGG of the output against the ground truth. The function Exercise 8.4 asks you to experiment with."""
-    from ...metrics import get_lpips
-    from ...training.sampling import sample_clip
-
     model, d, cfg, lr, gt = _shipped_on_crop()
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d.T:
         raise ValueError(f"k must be an int in 1..T = {d.T} (network calls), got {k!r}.")
@@ -236,7 +232,6 @@ def check_chain_prediction(fn):
                 "exactly right costs squared error.",
            "c": "x̂0 at t = T is close to the MMSE estimate (the conditional mean: best PSNR); each later step commits "
                 "to one sample, whose squared error is up to twice the MMSE's (Blau & Michaeli 2018)."}
-    from .core import check_choice
 
     check_choice("8.3", fn, measured, why,
                  f"x̂0 PSNR {values[0]:.2f} dB at t = {steps[0]} -> {values[-1]:.2f} dB at t = 1 ({change:+.2f} dB)")
