@@ -5,6 +5,9 @@
     ``seeclear_lite.blocks.window_partition``.
 4.2 ``fn(ws) -> [ws², ws²]``: the row of the relative position bias table for every pair of tokens of a
     window (Swin's B[dy, dx]), checked against ``seeclear_lite.blocks.relative_position_index``.
+4.3 ``fn() -> "a" | "b" | "c"``: a prediction, before the experiment: along the shipped Pixel Condenser's reverse
+    chain, does the PSNR of x̂0 rise, fall or stay? The check runs the chain itself
+    (``seeclear_lite.kit.trained_views.measure_first_vs_chain``) and takes the verdict from that measurement.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import torch
 
 from ...blocks.window_attention import relative_position_index, window_partition
-from .core import ExerciseError, call, compare, exercise, fresh_generator, passed, planted, reference
+from ..trained_views import measure_first_vs_chain
+from .core import ExerciseError, call, check_choice, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "04_pixel_condenser"
 
@@ -235,3 +239,61 @@ def _index_wrong_multiplier(ws):
 @planted("4.2", "float table", expect="integer tensor")
 def _index_float(ws):
     return relative_position_index(ws).double()
+
+
+# --------------------------------------------------------------------------------------------------------
+# 4.3 prediction: the PSNR of x̂0 along the reverse chain
+# --------------------------------------------------------------------------------------------------------
+
+#: A difference of PSNR smaller than this (dB) counts as "the same".
+CHAIN_TIE_DB = 0.1
+
+_CHAIN_WHY = {
+    "a": "a rise means the chain's output is closer to the truth than the first estimate. The first estimate "
+         "x̂0(x_T), from a network trained with a pixel loss, is close to the conditional mean E[x0 | y], the estimate "
+         "with the least squared error; a chain that ends closer still would mean that first step is far from that "
+         "mean (a network that has not learnt its first step).",
+    "b": "the first estimate x̂0(x_T) is close to the conditional mean E[x0 | y], the estimate with the least "
+         "squared error (MMSE); each later step commits to more detail drawn from the noise, and the chain ends "
+         "near one sample of the posterior, whose squared error is up to twice the MMSE (Blau & Michaeli, CVPR "
+         "2018): up to 3 dB less PSNR, by design. What the chain should buy instead is a lower perceptual distance.",
+    "c": "equal PSNR means the steps after the first add nothing the first estimate lacks: the chain stays at its "
+         "first estimate (it can, with a short schedule whose last step still has much noise to undo).",
+}
+
+
+def _chain_verdict(run) -> tuple[str, str]:
+    """The letter the measurement gives, and the numbers, from a :class:`~seeclear_lite.kit.trained_views.ChainRun`."""
+    gap = run.psnr[0] - run.psnr[-1]
+    letter = "b" if gap > CHAIN_TIE_DB else "a" if gap < -CHAIN_TIE_DB else "c"
+    n, _, h, w = run.gt.shape
+    evidence = (f"{run.label} on {n} frames ({h}×{w} crop) of the held-out clip: x̂0(x_T) scores {run.psnr[0]:.2f} dB, "
+                f"the output of its {len(run.steps)}-step chain {run.psnr[-1]:.2f} dB (first minus chain: {gap:+.2f} dB; "
+                f"within ±{CHAIN_TIE_DB} dB counts as equal); bicubic {run.psnr_bicubic:.2f} dB")
+    return letter, evidence
+
+
+@exercise("4.3", "predict the PSNR of x̂0 along the chain", notebook=NB, minutes=5)
+def check_chain_prediction(fn):
+    """Checks a prediction ``fn() -> "a" | "b" | "c"``: which output of the shipped Pixel Condenser has the higher
+    PSNR, (a) the chain's output, (b) the first estimate x̂0(x_T), (c) neither (within CHAIN_TIE_DB dB)? The
+    verdict comes from running the chain (``measure_first_vs_chain``, cached), never from a stored answer."""
+    call("4.3", fn)                          # a stub fails here, before the measurement
+    letter, evidence = _chain_verdict(measure_first_vs_chain())
+    check_choice("4.3", fn, letter, _CHAIN_WHY, evidence)
+
+
+@reference("4.3")
+def _chain_reference():
+    return _chain_verdict(measure_first_vs_chain())[0]
+
+
+@planted("4.3", "a choice the measurement rules out", expect="the measurement says")
+def _chain_wrong_letter():
+    measured = _chain_verdict(measure_first_vs_chain())[0]
+    return next(c for c in "abc" if c != measured)
+
+
+@planted("4.3", "not one of the letters", expect="return one of")
+def _chain_not_a_letter():
+    return "rises"

@@ -3,8 +3,11 @@
 5.1 ``fn(f, seg, w1, b1, w2, b2) -> F``: (γ, β) = G(P) with G = conv3×3 → ReLU → conv1×1 (Eq. 10), then
     F = (f ⊙ γ + β) + f (Eq. 11); checked against ``seeclear_lite.semantics.SemanticModulation``.
 5.2 ``fn(x, tokens, wq, wk, wv, heads) -> F̂``: multi-head cross-attention of the pixels over a frame's
-    semantic tokens, Softmax(Q Kᵀ / √d) V (Eqs. 12–13); checked against
+    semantic tokens, Softmax(Q Kᵀ / √d_h) V per head of width d_h (Eqs. 12–13); checked against
     ``seeclear_lite.semantics.cross_attention.MultiHeadAttention`` (biases zero, W^O = identity).
+5.3 ``fn() -> "a" | "b" | "c"``: a prediction, before the experiment: how does a pixel of the shipped model split
+    its cross-attention over its frame's k tokens? The check measures it on a real clip
+    (``seeclear_lite.kit.trained_views.measure_incam_attention``) and takes the verdict from that measurement.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import torch.nn.functional as F
 
 from ...blocks.attention import MultiHeadAttention
 from ...semantics.modulation import SemanticModulation
-from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
+from ..trained_views import measure_incam_attention
+from .core import ExerciseError, call, check_choice, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "05_semantic_distiller_incam"
 
@@ -169,14 +173,14 @@ def _cross_attention_reference(x, tokens, wq, wk, wv, heads):
 
 @exercise("5.2", "the semantic cross-attention", notebook=NB, minutes=15)
 def check_cross_attention(fn):
-    """Checks ``fn(x [B, L, C], tokens [B, k, d], wq [C, C], wk [d, C], wv [d, C], heads) -> [B, L, C]``.
+    """Checks ``fn(x [B, L, C], tokens [B, k, d_O], wq [C, C], wk [d_O, C], wv [d_O, C], heads) -> [B, L, C]``.
 
     Q = x W^Q, K = O W^K, V = O W^V (Eq. 12); head h uses channels h·C/heads … (h+1)·C/heads − 1 of each;
     per head Softmax(Q Kᵀ / √(C/heads)) V over the k tokens (Eq. 13); heads concatenated back to C channels.
     Reference: ``seeclear_lite.semantics.cross_attention.MultiHeadAttention`` with zero biases and W^O = I.
     """
     gen = fresh_generator()
-    cases = [(2, 12, 4, 8, 6, 2), (1, 20, 8, 16, 5, 4), (3, 9, 3, 6, 4, 3)]  # B, L (pixels), k, C, d, heads
+    cases = [(2, 12, 4, 8, 6, 2), (1, 20, 8, 16, 5, 4), (3, 9, 3, 6, 4, 3)]  # B, L (pixels), k, C, d_O, heads
     for b, L, k, c, d, heads in cases:
         r = lambda *s, scale=1.0: scale * torch.randn(*s, generator=gen, dtype=torch.float64)  # noqa: E731
         # weights large enough that the softmax is far from uniform (so every mistake shows)
@@ -201,10 +205,10 @@ def check_cross_attention(fn):
             continue
         dh = c // heads
         mistakes = [
-            (dict(scale=1.0), "the logits are not scaled: divide Q Kᵀ by √d, d = C/heads the width of one head."),
+            (dict(scale=1.0), "the logits are not scaled: divide Q Kᵀ by √d_h, d_h = C/heads the width of one head."),
             (dict(scale=c ** -0.5), f"you scaled by 1/√C = 1/√{c}; each head's logits are scaled by 1/√(C/heads) = "
                                     f"1/√{dh}, the width of one head."),
-            (dict(scale=1.0 / dh), f"you divided by d = {dh}; Eq. 13 divides by √d."),
+            (dict(scale=1.0 / dh), f"you divided by d_h = {dh}; Eq. 13 divides by √d_h."),
             (dict(softmax_dim=-2), "the softmax runs over the wrong axis: over the pixels (queries). Each pixel's "
                                    "weights over the k tokens must sum to 1: softmax over the last axis of Q Kᵀ."),
             (dict(interleaved=True), "the heads take the wrong channels: head h is the contiguous block "
@@ -222,7 +226,7 @@ def check_cross_attention(fn):
         compare("5.2", got, want, what, atol=1e-10,
                 hint="Q = x @ wq, K = O @ wk, V = O @ wv; per head softmax(Q Kᵀ / √(C/heads), over the k tokens) @ V; "
                      "concatenate the heads.")
-    passed("5.2", f"{len(cases)} random cases (B, L, k, C, d, heads) = {cases}; float64, tolerance 1e-10")
+    passed("5.2", f"{len(cases)} random cases (B, L, k, C, d_O, heads) = {cases}; float64, tolerance 1e-10")
 
 
 @reference("5.2")
@@ -259,3 +263,61 @@ def _attn_interleaved(x, tokens, wq, wk, wv, heads):
 def _attn_map_only(x, tokens, wq, wk, wv, heads):
     q, k = _heads(x @ wq, heads), _heads(tokens @ wk, heads)
     return (q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5).softmax(-1)
+
+
+# --------------------------------------------------------------------------------------------------------
+# 5.3 prediction: where the trained cross-attention goes
+# --------------------------------------------------------------------------------------------------------
+
+#: (a) needs more than this mean weight on the pixel's own segment's token; (b) a normalised entropy above EVEN.
+OWN_TOKEN, EVEN = 0.5, 0.9
+
+_ATTENTION_WHY = {
+    "a": "attention that follows the segmentation: each pixel reads the description of its own object, as the "
+         "hand-set weights of section 3 were built to do.",
+    "b": "the k weights are all close to 1/k: every pixel reads about the mean of its frame's tokens, the same mix "
+         "wherever it is, so the cross-attention adds one frame-wide vector rather than per-object semantics.",
+    "c": "selective attention that is not organised by segment: pixels pick a few tokens by another cue "
+         "(position, brightness), not by the object they belong to.",
+}
+
+
+def _attention_verdict(stats: dict) -> tuple[str, str]:
+    rows = [r for r in stats.values() if "own_token" in r]
+    own = sum(r["own_token"] for r in rows) / len(rows)
+    even = sum(r["entropy"] for r in rows) / len(rows)
+    top = sum(r["top"] for r in rows) / len(rows)
+    k = rows[0]["k"]
+    letter = "a" if own > OWN_TOKEN else "b" if even > EVEN else "c"
+    evidence = (f"over the {len(rows)} InCAM blocks of the shipped model at its first step (t = T), a pixel puts on "
+                f"average {own:.1%} of its attention on its own segment's token (even: 1/k = {1 / k:.1%}), its largest "
+                f"weight is {top:.1%}, and the normalised entropy of its {k} weights is {even:.3f} (1 = perfectly "
+                f"even; (a) needs > {OWN_TOKEN:.0%} on its own token, (b) an entropy > {EVEN})")
+    return letter, evidence
+
+
+@exercise("5.3", "predict where the trained cross-attention goes", notebook=NB, minutes=5)
+def check_attention_prediction(fn):
+    """Checks a prediction ``fn() -> "a" | "b" | "c"``: does a pixel of the shipped full model put (a) most of its
+    cross-attention on its own segment's token, (b) nearly the same weight on every token, or (c) most of it on
+    tokens of other segments? The verdict comes from the model's own attention on a real clip
+    (``measure_incam_attention``, cached), never from a stored answer."""
+    call("5.3", fn)                          # a stub fails here, before the measurement
+    letter, evidence = _attention_verdict(measure_incam_attention()[1])
+    check_choice("5.3", fn, letter, _ATTENTION_WHY, evidence)
+
+
+@reference("5.3")
+def _attention_reference():
+    return _attention_verdict(measure_incam_attention()[1])[0]
+
+
+@planted("5.3", "a choice the measurement rules out", expect="the measurement says")
+def _attention_wrong_letter():
+    measured = _attention_verdict(measure_incam_attention()[1])[0]
+    return next(c for c in "abc" if c != measured)
+
+
+@planted("5.3", "a number instead of a letter", expect="return one of")
+def _attention_number():
+    return 1

@@ -1,10 +1,14 @@
 """Exercises of notebook 06 (CaTeGory): the memory query of Eq. 19 and the kit's update of C.
 
-6.1 ``fn(o, C, T) -> (A, R)``: A = Softmax_items(o C / √I) (Eq. 19, tokens as rows) and the memory read
-    R = A T (what Eq. 20's cross-attention reads); checked against ``CaTeGory.attention``.
+6.1 ``fn(o, C, T) -> (A, R)``: A = Softmax_items(o C / √I) and the memory read R = A T (what Eq. 20's
+    cross-attention reads); checked against ``CaTeGory.attention``. Eq. 19 prints Softmax(O_cᵀ C): the tokens as
+    the rows of o is the kit's reading, and the temperature 1/√I is the kit's addition (Eq. 19 has none).
 6.2 ``fn(C, o, rho) -> C_new``: the soft k-means update of the channel-wise semantics C after a clip (the
     paper gives no rule for C; the kit's is in ``seeclear_lite.memory.category``); checked against
     ``CaTeGory.update_semantics``.
+6.3 ``fn() -> "a" | "b" | "c"``: a prediction, before the experiment: how much does the shipped model's output
+    change without its memory read? The check runs both (``seeclear_lite.kit.trained_views.measure_memory_effect``)
+    and takes the verdict from that measurement.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import torch
 
 from ...config import MemoryConfig
 from ...memory import CaTeGory
-from .core import ExerciseError, call, close, compare, exercise, fresh_generator, passed, planted, reference
+from ..trained_views import measure_memory_effect
+from .core import ExerciseError, call, check_choice, close, compare, exercise, fresh_generator, passed, planted, reference
 
 NB = "06_category_memory"
 
@@ -46,13 +51,14 @@ def _query(o, C, T, scale=True, dim=-1, transpose_c=False):
 
 @exercise("6.1", "the memory query A = Softmax(O_cᵀ C) and the read A·T", notebook=NB, minutes=10)
 def check_memory_query(fn):
-    """Checks ``fn(o [B, J, K, I], C [B, J, I, I], T [B, J, I, d]) -> (A [B, J, K, I], R [B, J, K, d])``.
+    """Checks ``fn(o [B, J, K, I], C [B, J, I, I], T [B, J, I, d_T]) -> (A [B, J, K, I], R [B, J, K, d_T])``.
 
-    o: the clip tokens' semantics split into J groups of I channels (one row per clip token); C: column i of
-    C[b, j] is item i's channel-wise semantic; T: row i of T[b, j] is item i's texture. A = softmax over the
-    I items of o C / √I; R = A T. Reference: ``CaTeGory.attention`` (and a matrix product)."""
+    o: the clip tokens' semantics split into J groups of I channels (one row per clip token: the kit's reading of
+    Eq. 19's O_cᵀ); C: column i of C[b, j] is item i's channel-wise semantic; T: row i of T[b, j] is item i's
+    texture. A = softmax over the I items of o C / √I (the 1/√I is the kit's addition); R = A T. Reference:
+    ``CaTeGory.attention`` (and a matrix product)."""
     gen = fresh_generator()
-    cases = [(1, 2, 3, 4, 5), (2, 3, 5, 8, 6), (2, 1, 7, 6, 3)]   # B, J, K, I, d
+    cases = [(1, 2, 3, 4, 5), (2, 3, 5, 8, 6), (2, 1, 7, 6, 3)]   # B, J, K, I, d_T
     for b, j, k, i, d in cases:
         o = 2.0 * torch.randn(b, j, k, i, generator=gen, dtype=torch.float64)
         C = torch.randn(b, j, i, i, generator=gen, dtype=torch.float64)
@@ -71,7 +77,7 @@ def check_memory_query(fn):
             if isinstance(A, torch.Tensor) and A.shape == A_ref.shape:
                 for kw, why in (
                         (dict(scale=False), "the temperature is missing: divide o C by √I (I = items per group) "
-                                            "before the softmax, as in Eq. 13."),
+                                            "before the softmax (the kit's addition to Eq. 19, as in Eq. 13)."),
                         (dict(dim=-2), "the softmax runs over the clip tokens (dim -2): each token needs a "
                                        "distribution over the I items, so normalise over the last dim."),
                         (dict(transpose_c=True), "you used Cᵀ: item i's semantic is COLUMN i of C, so the logits "
@@ -87,14 +93,14 @@ def check_memory_query(fn):
         _dtype("6.1", R, R_ref, "R")
         if not close(R, R_ref, 1e-10):
             if isinstance(R, torch.Tensor) and close(R, A_ref.transpose(-1, -2) @ (A_ref @ T), 1e-8):
-                raise ExerciseError("Exercise 6.1: R is one read per TOKEN, R = A @ T, shape [B, J, K, d].")
+                raise ExerciseError("Exercise 6.1: R is one read per TOKEN, R = A @ T, shape [B, J, K, d_T].")
             if isinstance(R, torch.Tensor) and R.shape == R_ref.shape and close(R, torch.softmax(
                     o @ C / math.sqrt(i), dim=-2) @ T, 1e-8):
                 raise ExerciseError("Exercise 6.1: R was read with the wrong A (softmax over the tokens): use the "
                                     "A you returned, normalised over the items.")
             compare("6.1", R, R_ref, f"R = A T for T {tuple(T.shape)}", atol=1e-10,
                     hint="R = A @ T: each token's read is the A-weighted mean of the item textures (rows of T).")
-    passed("6.1", f"{len(cases)} random memories (B, J, K, I, d) = {cases}; float64, tolerance 1e-10")
+    passed("6.1", f"{len(cases)} random memories (B, J, K, I, d_T) = {cases}; float64, tolerance 1e-10")
 
 
 @reference("6.1")
@@ -195,3 +201,58 @@ def _update_unnormalised(C, o, rho):
 @planted("6.2", "centroids in the rows", expect="ROWS of C")
 def _update_rows(C, o, rho):
     return _update(C, o, rho, rows=True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# 6.3 prediction: how much the trained memory changes the output
+# --------------------------------------------------------------------------------------------------------
+
+#: Mean |difference| (8-bit grey levels) below SMALL is (a), above LARGE is (c).
+SMALL, LARGE = 0.5, 5.0
+
+_MEMORY_WHY = {
+    "a": "the read barely moves the decoder features: the memory adds through a LayerScale γ that starts small, and "
+         "when the attention over the items is nearly even every token reads about the same mean texture, so the "
+         "output hardly changes.",
+    "b": "the memory shifts the output by a few grey levels: a change a magnified difference shows, too small to "
+         "see side by side.",
+    "c": "the memory read changes the output visibly: the decoder relies on what the memory holds.",
+}
+
+
+def _memory_verdict(m: dict) -> tuple[str, str]:
+    mean = m["mean_abs"]
+    letter = "a" if mean < SMALL else "c" if mean > LARGE else "b"
+    rel = ", ".join(f"{100 * v:.1f} %" for _, v in sorted(m["relative_feature_change"].items()))
+    evidence = (f"the shipped full model, {m['steps']}-step chain on a crop of the held-out clip, same noise: the outputs "
+                f"with and without the memory read differ by {mean:.2f} grey levels on average (largest "
+                f"{m['max_abs']:.0f}; (a) < {SMALL}, (c) > {LARGE}); the read changes the decoder features by {rel} "
+                f"(levels, deepest first) and the attention over the items has a normalised entropy of "
+                f"{m['A_entropy']:.3f} (1 = even)")
+    return letter, evidence
+
+
+@exercise("6.3", "predict how much the trained memory changes the output", notebook=NB, minutes=5)
+def check_memory_prediction(fn):
+    """Checks a prediction ``fn() -> "a" | "b" | "c"``: with and without its memory read, do the shipped model's
+    outputs differ by (a) less than SMALL grey levels on average, (b) SMALL to LARGE, (c) more than LARGE? The
+    verdict comes from sampling both (``measure_memory_effect``, cached), never from a stored answer."""
+    call("6.3", fn)                          # a stub fails here, before the measurement
+    letter, evidence = _memory_verdict(measure_memory_effect())
+    check_choice("6.3", fn, letter, _MEMORY_WHY, evidence)
+
+
+@reference("6.3")
+def _memory_reference():
+    return _memory_verdict(measure_memory_effect())[0]
+
+
+@planted("6.3", "a choice the measurement rules out", expect="the measurement says")
+def _memory_wrong_letter():
+    measured = _memory_verdict(measure_memory_effect())[0]
+    return next(c for c in "abc" if c != measured)
+
+
+@planted("6.3", "a letter outside the choices", expect="return one of")
+def _memory_letter_d():
+    return "d"
