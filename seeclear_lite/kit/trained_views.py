@@ -38,6 +38,7 @@ from ..data.samples import VALIDATION_CLIP, load_sample_clip
 from ..diffusion import BlurringResShift
 from ..metrics import psnr
 from ..training.checkpoint import SHIPPED_CHECKPOINT, load_model
+from ..training.sampling import sample_clip
 from ..utils.ranges import to_diffusion_range, to_image_range
 
 __all__ = ["SHIPPED", "shipped_checkpoint", "load_shipped", "sample_crop", "crop_dataset", "ChainRun", "chain_run",
@@ -149,8 +150,6 @@ class ChainRun:
 def chain_run(model, cfg, lr: torch.Tensor, gt: torch.Tensor, seed: int = 0, steps=None, label: str = "") -> ChainRun:
     """Sample one clip ``lr [n, 3, h, w]`` with the checkpoint's default chain (``steps``: None = the configured
     default, else k network calls) through ``sample_clip`` and keep every step's x̂0."""
-    from ..training.sampling import sample_clip
-
     device = _device(model)
     diffusion = BlurringResShift.from_config(cfg.diffusion)
     kept = {}
@@ -317,8 +316,6 @@ def memory_effect(model, cfg, lr: torch.Tensor, gt: torch.Tensor | None = None, 
     the mean and largest |difference| of the two outputs in 8-bit grey levels, each output's PSNR (with ``gt``),
     the read's relative change of the decoder features ‖F̃ − F̄‖ / ‖F̄‖ per level at the first step, and the
     attention A (Eq. 19) of the clip's tokens over the items with its normalised entropy (1 = even)."""
-    from ..training.sampling import sample_clip
-
     if model.memory is None:
         raise ValueError("this model has no CaTeGory memory (the baseline): load the full model.")
     device = _device(model)
