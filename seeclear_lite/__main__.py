@@ -26,6 +26,7 @@ COMMANDS = {
     "export": ("seeclear_lite.evaluation.export", "a run's checkpoint as shippable fp16 weights + a JSON record"),
     "ablate": ("seeclear_lite.kit.ablation", "train Table 2's ablation rows on the same budget and compare"),
     "bench": ("seeclear_lite.kit.bench", "sampling speed benchmark"),
+    "bundle": ("seeclear_lite.kit.bundle", "an offline bundle (wheels, weights, corpus) for a class without internet"),
 }
 
 
