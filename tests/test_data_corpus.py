@@ -127,6 +127,13 @@ def test_build_photo_clips_manifest_idempotent_and_repairs(tmp_path):
     assert np.array_equal(pack.lr["chelsea"], degrade_uint8(gt, 4))
     item = pack_dataset(pack_path, "val", gt_patch=32, seed=0)[0]
     assert item["gt"].shape == (5, 3, 32, 32) and item["lr"].shape == (5, 3, 8, 8)
+    # `clips` restricts a split of the corpus and of the pack (val.clips / data.clips); a name not in it is an error
+    assert pack_dataset(pack_path, "train", clips=["coffee"]).source.names == ["coffee"]
+    assert corpus_dataset(tmp_path, "val", clips=["chelsea"]).source.names == ["chelsea"]
+    for make in (lambda: pack_dataset(pack_path, "val", clips=["coffee"]),
+                 lambda: corpus_dataset(tmp_path, "train", clips=["nope"])):
+        with pytest.raises(ValueError, match=r"not in the (pack|corpus)'s .* split.*val\.clips"):
+            make()
     with pytest.raises(ValueError, match=r"over the 0\.01 MiB budget.*--short-side"):
         build_pack(tmp_path, tmp_path / "big.npz", budget_mib=0.01, progress=False, log=lambda *a: None)
     assert not (tmp_path / "big.npz").exists()

@@ -35,9 +35,9 @@ def build_dataset(section, cfg: TrainConfig, *, train: bool):
         return ds.basicsr_dataset(section.root, clips=clips, **kw)
     split = section.split if train else "val"    # the corpus / pack hold a "val" split of held-out sources
     if section.source == "corpus":
-        return ds.corpus_dataset(section.root, split=split, **kw)
+        return ds.corpus_dataset(section.root, split=split, clips=clips, **kw)
     root = section.root if section.root is not None else default_pack_path()
     if not Path(root).is_file():
         raise FileNotFoundError(f"{which}.source=pack: no pack at {root}; make it with `python -m seeclear_lite data "
                                 f"build && python -m seeclear_lite data pack`, or set {which}.root=<file.npz>.")
-    return ds.pack_dataset(root, split=split, **kw)
+    return ds.pack_dataset(root, split=split, clips=clips, **kw)

@@ -191,12 +191,12 @@ class FolderClips:
 class PackClips:
     """Clips of a compact corpus (:func:`seeclear_lite.data.pack.load_pack`), one split."""
 
-    def __init__(self, pack, split: str | None = "train", scale: int = 4):
+    def __init__(self, pack, split: str | None = "train", scale: int = 4, clips=None):
         self.pack = pack if isinstance(pack, CorpusPack) else load_pack(pack)
         if scale != self.pack.scale:
             raise ValueError(f"the pack holds x{self.pack.scale} LR frames, not x{scale}")
         self.scale = scale
-        self.names = self.pack.clips(split)
+        self.names = _only(self.pack.clips(split), clips, f"the pack's {split!r} split")
         if not self.names:
             raise ValueError(f"The pack has no clip in split {split!r} (it has {self.pack.clips(None)}).")
         self.sizes = {n: tuple(self.pack.gt[n].shape[1:3]) for n in self.names}
@@ -319,18 +319,29 @@ def basicsr_dataset(root, lr=None, scale: int = 4, clips=None, max_frames=None, 
     return ClipDataset(FolderClips(gt_dir, lr_dir, scale, clips, max_frames), scale=scale, **kwargs)
 
 
-def corpus_dataset(root=None, split: str = "train", scale: int = 4, **kwargs) -> ClipDataset:
-    """A :class:`ClipDataset` over one split of the corpus cache built by ``data build``."""
+def _only(names: list[str], clips, where: str) -> list[str]:
+    """``names`` restricted to ``clips`` (None: all); a clip that is not there is an error naming what is."""
+    if clips is None:
+        return names
+    missing = sorted(set(clips) - set(names))
+    if missing:
+        raise ValueError(f"clip(s) {missing} are not in {where} (it has {names}): fix data.clips / val.clips.")
+    return [n for n in names if n in set(clips)]
+
+
+def corpus_dataset(root=None, split: str = "train", scale: int = 4, clips=None, **kwargs) -> ClipDataset:
+    """A :class:`ClipDataset` over one split of the corpus cache built by ``data build`` (``clips``: only these)."""
     root = Path(root) if root is not None else default_corpus_dir()
-    names = corpus_clips(root, split)
+    names = _only(corpus_clips(root, split), clips, f"the corpus's {split!r} split")
     if not names:
         raise ValueError(f"The corpus at {root} has no clip in split {split!r}.")
     return ClipDataset(FolderClips(root / GT_DIRNAME, None, scale, names), scale=scale, **kwargs)
 
 
-def pack_dataset(pack, split: str = "train", scale: int = 4, **kwargs) -> ClipDataset:
-    """A :class:`ClipDataset` over one split of a compact corpus (``.npz`` path or loaded pack)."""
-    return ClipDataset(PackClips(pack, split, scale), scale=scale, **kwargs)
+def pack_dataset(pack, split: str = "train", scale: int = 4, clips=None, **kwargs) -> ClipDataset:
+    """A :class:`ClipDataset` over one split of a compact corpus (``.npz`` path or loaded pack; ``clips``: only
+    these)."""
+    return ClipDataset(PackClips(pack, split, scale, clips), scale=scale, **kwargs)
 
 
 def sample_dataset(clips=None, use_lr_files: bool = True, scale: int = 4, **kwargs) -> ClipDataset:
