@@ -99,7 +99,7 @@ def test_the_video_sampler_through_step_gives_the_frames_of_the_loop_before_it()
     """tests/assets/sampler_before_step.pt was written by the code before step() existed (commit 72e1823: the
     reverse loop inside BlurringResShift.sample, called by sample_clip): the shipped model, 7 LR frames (two
     clips, memory carried, the second reflect-padded), seed 5, all three forms, with the sampler defaults the
-    weights had then (all T = 15 steps, fresh noise per frame; the shipped defaults are now 4 steps, shared noise)."""
+    weights had then (all T = 15 steps, fresh noise per frame; the shipped default is now 2 steps)."""
     ref = torch.load(ROOT / "tests" / "assets" / "sampler_before_step.pt", weights_only=True)
     for form in ("consistent", "paper", "repaired"):
         f = checkpoint_super_resolver(ROOT / "data" / "checkpoints" / "small.pt", device="cpu", form=form, seed=5,
