@@ -43,8 +43,9 @@ from .tiling import TiledSampler, TilePlan, plan_tiles
 #: on the perception-distortion plane").
 MAX_PSNR_HELP = ("the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (= --steps 1), one call per "
                  "clip and the least drawn detail. Measured for the shipped small.pt against bicubic on four "
-                 "validation clips: this +1.33 dB PSNR-Y / -0.034 LPIPS, --steps 4 +0.41 / -0.030, its default 15 "
-                 "steps -0.64 / -0.010 (the chain trades PSNR for drawn texture)")
+                 "validation clips (PSNR-Y / LPIPS-VGG): this +1.33 dB / -0.034; its default 2 steps +0.97 / -0.046 "
+                 "(the lowest LPIPS it has); --steps 4 +0.41 / -0.030; --steps 15 -0.64 / -0.010 (the longer chain "
+                 "trades PSNR for drawn texture)")
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
 
