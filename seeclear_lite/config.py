@@ -40,8 +40,9 @@ AMP_MODES = ("auto", "bf16", "off")
 POSTERIOR_FORMS = ("paper", "consistent", "repaired")
 #: How export picks a run's step: one metric, or "psnr_lpips" = PSNR - 20 LPIPS (1 dB is worth 0.05 LPIPS).
 BEST_METRICS = ("psnr", "ssim", "lpips", "psnr_lpips")
-#: How the perceptual loss is weighted over t: the same everywhere, by the signal left (1 - eta_t), or at t = 1 only.
-PERCEPTUAL_T = ("all", "signal", "last")
+#: How the perceptual loss is weighted over t: the same everywhere, by the signal left (1 - eta_t), at t = 1 only,
+#: or only on the output of the sampler loss (``optim.sampler_loss``: the default chain's last call on its own input).
+PERCEPTUAL_T = ("all", "signal", "last", "sampler")
 #: Channels the default k-means distiller appends to its k soft assignments in P (Lab colour, texture).
 PIXEL_DESCRIPTORS = 4
 
@@ -220,7 +221,9 @@ class OptimConfig:
     charbonnier_eps: float = 1e-3  # on the diffusion range [-1, 1]
     perceptual_weight: float = 0.0  # LPIPS on x0_hat beside the Charbonnier (0 = the paper's loss alone)
     perceptual_net: str = "alex"    # the LPIPS backbone of the loss (alex; report with vgg, another net)
-    perceptual_t: str = "all"       # "all": the same weight at every t; "signal": x (1 - eta_t); "last": t = 1 only
+    perceptual_t: str = "all"       # "all": the same weight at every t; "signal": x (1 - eta_t); "last": t = 1 only;
+                                    # "sampler": only on the sampler loss's output
+    sampler_loss: float = 0.0       # weight of the loss on the default chain's last call fed its own input (0 = off)
     ema_decay: float = 0.999
 
 
@@ -621,6 +624,10 @@ def validate(cfg: TrainConfig) -> None:
          f"optim.perceptual_weight must be a finite number >= 0 (0 = Charbonnier alone), got {o.perceptual_weight}.")
     need(o.perceptual_net in ("alex", "vgg"), f"optim.perceptual_net must be alex or vgg, got {o.perceptual_net!r}.")
     need(o.perceptual_t in PERCEPTUAL_T, f"optim.perceptual_t must be one of {PERCEPTUAL_T}, got {o.perceptual_t!r}.")
+    need(o.sampler_loss >= 0 and finite(o.sampler_loss),
+         f"optim.sampler_loss must be a finite number >= 0 (0 = off), got {o.sampler_loss}.")
+    need(o.perceptual_t != "sampler" or o.sampler_loss > 0,
+         "optim.perceptual_t=sampler puts LPIPS on the sampler loss only: set optim.sampler_loss > 0 (e.g. 1.0) too.")
     need(o.warmup_steps >= 0, f"optim.warmup_steps must be >= 0, got {o.warmup_steps}.")
     need(0 <= o.min_lr_factor <= 1, f"optim.min_lr_factor must be in [0, 1], got {o.min_lr_factor}.")
     need(len(cfg.stages) >= 1, "stages: give at least one stage, e.g. [{name: condenser, steps: 200, train: condenser}].")

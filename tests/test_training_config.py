@@ -75,6 +75,8 @@ def test_file_overrides_yaml_and_json(tmp_path):
     ("runtime.cpu_threads=0", r"runtime.cpu_threads must be >= 1"),
     ("optim.lr=.inf", r"optim.lr must be a finite number > 0"),
     ("diffusion.T=0", r"diffusion.T must be >= 1"),
+    ("optim.sampler_loss=-1", r"optim.sampler_loss must be a finite number >= 0"),
+    ("optim.perceptual_t=sampler", r"optim.perceptual_t=sampler puts LPIPS on the sampler loss only"),
 ])
 def test_bad_overrides_name_the_key(override, match):
     with pytest.raises(ConfigError, match=match) as err:

@@ -45,7 +45,7 @@ from . import distributed as dist_utils
 from .checkpoint import (CheckpointError, CheckpointManager, capture_rng_state, check_finite, load_checkpoint,
                          load_weights, restore_rng_state)
 from .ema import EMA
-from .losses import PerceptualLoss, diffusion_loss
+from .losses import PerceptualLoss, diffusion_loss, sampler_loss
 from .batches import ResumableBatchSampler
 from .step import make_optimizer, make_scheduler, prepare_batch, sample_timesteps
 from ..data.build import build_dataset
@@ -215,10 +215,21 @@ class Trainer:
                 loss, feats = diffusion_loss(self.net, self.diffusion, x0, y, t, noise, cond,
                                              eps=self.cfg.optim.charbonnier_eps, return_features=True,
                                              perceptual=self.perceptual)
+                if self.cfg.optim.sampler_loss > 0:                               # the kit's, see losses.py
+                    loss = loss + self.cfg.optim.sampler_loss * self._sampler_loss(step, x0, y, cond, c)
                 if carry and c < k - 1:
                     memory = self.model.update_memory(memory, feats, cond, detach=False)   # lines 42-44
             total = total + loss
         return total / k
+
+    def _sampler_loss(self, step: int, x0, y, cond, sub: int) -> torch.Tensor:
+        """:func:`~.losses.sampler_loss` of this process's clips at ``step`` with the run's default chain; its draws
+        come from their own stream (a pure function of seed, step and position: exact resume)."""
+        position = self.info.rank * self.local_batch * self.cfg.data.clips_per_sample + sub
+        g = torch.Generator(device=x0.device).manual_seed(stream_seed(self.cfg.seed, step, position, 1))
+        d = self.cfg.diffusion
+        return sampler_loss(self.net, self.diffusion, x0, y, cond, d.steps, form=d.form, generator=g,
+                            eps=self.cfg.optim.charbonnier_eps, perceptual=self.perceptual)
 
     def _train_step(self, batch: dict) -> dict:
         self.model.train()

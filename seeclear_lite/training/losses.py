@@ -13,6 +13,13 @@ by the signal left in x_t, 1 - eta_t: near 1 at t = 1, where the chain's output 
 where the network's x0 estimate should stay the MMSE-like first step; ``"last"`` puts it on t = 1 alone, the step
 that makes the chain's output (the perception-distortion trade-off,
 Blau & Michaeli 2018: perceptual pressure belongs where the output is drawn, not where it is estimated).
+
+The sampler loss (``optim.sampler_loss > 0``, the kit's, not the paper's): the loss above draws x_t from the
+forward process of the *true* frames, but the sampler's last call sees x_t built from its own, blurrier, first
+estimate (exposure bias; notebook 04 measures the gap). :func:`sampler_loss` runs the default chain
+(``diffusion.steps`` calls on the re-spaced schedule) without gradients up to its last call, then trains that call
+on its own input with the Charbonnier (plus LPIPS with ``perceptual_t = "sampler"``): the output the user gets is
+the one trained.
 """
 
 from __future__ import annotations
@@ -54,14 +61,17 @@ class PerceptualLoss:
 
     def t_weight(self, t: torch.Tensor, diffusion) -> torch.Tensor:
         """w(t) per clip, float32 on t's device."""
+        if self.per_t == "sampler":      # the diffusion loss gets none; sampler_loss calls with on_sampler=True
+            return torch.zeros(t.shape, device=t.device)
         if self.per_t == "signal":
             return (1 - diffusion.eta.to(t.device)[t]).float()
         if self.per_t == "last":
             return (t == 1).float()
         return torch.ones(t.shape, device=t.device)
 
-    def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, diffusion) -> torch.Tensor:
-        w = self.t_weight(t, diffusion)
+    def __call__(self, x0_hat: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, diffusion,
+                 on_sampler: bool = False) -> torch.Tensor:
+        w = torch.ones(t.shape, device=t.device) if on_sampler else self.t_weight(t, diffusion)
         keep = (w > 0).nonzero().flatten()
         if keep.numel() == 0:
             return x0_hat.new_zeros((), dtype=torch.float32)
@@ -86,3 +96,34 @@ def diffusion_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, t: torch
     if perceptual is not None:
         loss = loss + perceptual(x0_hat, x0, t, diffusion)
     return (loss, feats) if return_features else loss
+
+
+@torch.no_grad()
+def chain_input(model, diffusion, y: torch.Tensor, cond, steps, form: str = "consistent",
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """(x at the last call of the chain of ``steps`` calls, that call's t): the chain from the prior (Eq. 6) through
+    all calls but the last (Algorithm 1's loop, x0_hat clamped as the sampler clamps), without gradients."""
+    ts = diffusion.chain_steps(steps)
+    u_l = diffusion.to_freq(y)
+    u = diffusion.prior_sample(y, generator)
+    t_batch = torch.empty(y.shape[0], dtype=torch.long, device=y.device)
+    for t, s in zip(ts[:-1], ts[1:]):
+        x_t = diffusion.from_freq(u)
+        x0_hat = model(diffusion.scale_model_input(x_t, t), y, t_batch.fill_(t), cond).to(y.dtype).clamp(-1.0, 1.0)
+        u = diffusion.step(u, diffusion.to_freq(x0_hat), u_l, t, s, form, generator)
+    return diffusion.from_freq(u), ts[-1]
+
+
+def sampler_loss(model, diffusion, x0: torch.Tensor, y: torch.Tensor, cond, steps, *, form: str = "consistent",
+                 generator: torch.Generator | None = None, eps: float = CHARBONNIER_EPS,
+                 perceptual: PerceptualLoss | None = None) -> torch.Tensor:
+    """The loss of the chain's output: the last call of the ``steps``-call chain, fed the input the chain itself
+    made (:func:`chain_input`), against the true frames: Charbonnier, plus LPIPS when ``perceptual`` is given with
+    ``per_t = "sampler"``. Gradients reach that last call only. With ``steps = 1`` it is the loss at t = T."""
+    x_last, t_last = chain_input(model, diffusion, y, cond, steps, form, generator)
+    t = torch.full((y.shape[0],), t_last, dtype=torch.long, device=y.device)
+    x0_hat = model(diffusion.scale_model_input(x_last.to(x0.dtype), t_last), y, t, cond)
+    loss = charbonnier_loss(x0_hat.float(), x0.float(), eps=eps)
+    if perceptual is not None and perceptual.per_t == "sampler":
+        loss = loss + perceptual(x0_hat, x0, t, diffusion, on_sampler=True)
+    return loss
