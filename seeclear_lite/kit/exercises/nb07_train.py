@@ -18,10 +18,11 @@ from ...config import config_differences, get_config
 from ...data.samples import VALIDATION_CLIP, load_sample_clip
 from ...diffusion import BlurringResShift
 from ...training import EMA, cosine_lr_factor
-from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+from ...training.checkpoint import SHIPPED_CHECKPOINT
 from ...training.losses import charbonnier_loss
 from ...utils.ranges import to_diffusion_range
 from ..lab import busiest_box
+from ..trained_views import load_shipped
 from .core import ExerciseError, call, check_choice, exercise, passed, planted, reference
 
 NB = "07_train"
@@ -198,7 +199,7 @@ def loss_by_t(draws: int = 2) -> dict[int, float]:
     if "loss" not in _LOSS_BY_T:
         if not SHIPPED_CHECKPOINT.is_file():
             raise ExerciseError(f"Exercise 7.4 measures the shipped model, and {SHIPPED_CHECKPOINT} is missing.")
-        model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
+        model, cfg = load_shipped("full")
         d = BlurringResShift.from_config(cfg.diffusion)
         gt = load_sample_clip(VALIDATION_CLIP, "GT", cfg.data.clip_length)
         lr = load_sample_clip(VALIDATION_CLIP, "BIx4", cfg.data.clip_length)

@@ -15,10 +15,11 @@ import torch
 from ...data.samples import VALIDATION_CLIP, load_sample_clip
 from ...diffusion import BlurringResShift
 from ...metrics import get_lpips, psnr
-from ...training.checkpoint import SHIPPED_CHECKPOINT, load_model
+from ...training.checkpoint import SHIPPED_CHECKPOINT
 from ...training.sampling import denoiser, sample_clip
 from ...utils.ranges import to_diffusion_range, to_image_range
 from ..lab import busiest_box
+from ..trained_views import load_shipped
 from ..trajectory import record_chain
 from .core import (ExerciseError, call, check_choice, close, compare, exercise, fresh_generator, passed, planted,
                    reference)
@@ -176,7 +177,7 @@ def _shipped_on_crop():
         if not SHIPPED_CHECKPOINT.is_file():
             raise ExerciseError(f"Exercises 8.3/8.4 measure the shipped model, and {SHIPPED_CHECKPOINT} is missing "
                                 f"(a git checkout has it; restore it with `git checkout -- data/checkpoints`).")
-        model, cfg, _ = load_model(SHIPPED_CHECKPOINT, device="cpu")
+        model, cfg = load_shipped("full")
         gt = load_sample_clip(VALIDATION_CLIP, "GT", FRAMES)
         lr = load_sample_clip(VALIDATION_CLIP, "BIx4", FRAMES)
 
