@@ -70,3 +70,25 @@ def test_fast_and_eager_training_follow_the_same_loss_curve(tmp_path):
         losses[fast] = [r["loss"] for r in tr.history]
     assert len(losses[True]) == 12
     assert max(abs(a - b) / a for a, b in zip(losses[False], losses[True])) < 1e-3
+
+
+def test_video_sampler_takes_a_list_of_steps_and_checks_it_before_reading_frames():
+    cfg = micro_config()
+    torch.manual_seed(0)
+    model = build_model(cfg.model).eval()
+    with torch.no_grad():                      # at init the model predicts y whatever x_t is: move it off init
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    d = BlurringResShift.from_config(cfg.diffusion)                        # T = 4
+    lr = torch.rand(5, 3, 4, 4)
+    as_count = VideoSampler(model, d, clip_length=5, seed=3, steps=2)(lr)    # re-spaced: [4, 1]
+    as_list = VideoSampler(model, d, clip_length=5, seed=3, steps=[4, 1])(lr)
+    other = VideoSampler(model, d, clip_length=5, seed=3, steps=[4, 2])(lr)  # another jump: another output
+    assert torch.equal(as_count, as_list) and not torch.equal(as_list, other)
+    for bad in ([3, 1], [4, 4], [4, 0]):
+        try:
+            VideoSampler(model, d, steps=bad)
+        except ValueError as e:
+            assert "steps" in str(e) and "\n" not in str(e)
+        else:
+            raise AssertionError(f"steps={bad} was accepted")

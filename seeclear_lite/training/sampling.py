@@ -195,20 +195,20 @@ class VideoSampler:
     video, on the model's device). ``carry_memory=False`` samples every clip from the learned memory
     (C̄, T̄) instead of the updated one: the "without memory update" ablation of notebook 06.
     ``steps`` (None = all T) is the number of network calls per clip on the re-spaced schedule (1 = the
-    one-step estimate); ``noise`` how the noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over
+    one-step estimate), or the descending list of steps themselves, from T (e.g. ``[15, 3]``); ``noise`` how the noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over
     clips and one over the diffusion steps of each clip. ``times`` holds the
     seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
     """
 
     def __init__(self, model, diffusion, clip_length: int = 5, form: str = "consistent", seed: int = 0,
                  device=None, progress: bool = False, carry_memory: bool = True, keep_memories: bool = False,
-                 steps: int | None = None, noise: str = "fresh"):
+                 steps: int | list | None = None, noise: str = "fresh"):
         if noise not in NOISE_MODES:
             raise ValueError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}.")
         self.noise = noise
         if int(clip_length) < 1:
             raise ValueError(f"clip_length (m) must be >= 1, got {clip_length}.")
-        diffusion.timesteps(steps)                             # checked here, before any frame is read
+        diffusion.chain_steps(steps)                           # checked here, before any frame is read
         self.steps = steps
         self.model, self.diffusion, self.m, self.form = model.eval(), diffusion, int(clip_length), form
         self.device = device if device is not None else next(model.parameters()).device
