@@ -324,3 +324,23 @@ def test_any_override_is_either_valid_or_one_config_error(items):
         return
     assert cfg.seed >= 0 and cfg.optim.lr > 0 and np.isfinite(cfg.optim.lr) and cfg.diffusion.T >= 1
     assert cfg.data.batch_size >= 1 and (cfg.runtime.cpu_threads is None or cfg.runtime.cpu_threads >= 1)
+
+
+def test_an_interrupt_while_the_temp_file_is_being_created_leaves_no_temp_file(tmp_path, monkeypatch):
+    """The race behind a stale ``.step_*.config.yaml.*.tmp`` after Ctrl-C: the interrupt lands after the temp
+    file exists but before the call that made it returns. The name is chosen first, so it is cleaned up."""
+    import seeclear_lite.utils.io as uio
+
+    real_open = os.open
+
+    def open_then_interrupt(path, flags, *args):
+        real_open(path, flags, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(uio.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        uio.atomic_write_text(tmp_path / "a.yaml", "x: 1\n")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    uio.atomic_write_text(tmp_path / "a.yaml", "x: 1\n")                    # and a normal write still works
+    assert (tmp_path / "a.yaml").read_text() == "x: 1\n" and len(list(tmp_path.iterdir())) == 1

@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,9 +24,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer's pid in the name: clean_stale never removes a write in flight of a live process
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: clean_stale never removes a write in flight of a live process. The name is
+    # chosen before the file is created, so an interrupt (Ctrl-C, SIGTERM) at any point, even between the file's
+    # creation and the return of the call that created it, finds the name to clean up below.
+    tmp = os.path.join(path.parent, f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
