@@ -337,6 +337,31 @@ def test_resume_of_an_export_points_to_init_and_init_fine_tunes_it(run_dir, tmp_
                                 str(tmp_path / "ft2")]), "its model differs", "model.channels")
 
 
+def test_exporting_a_fine_tune_over_its_parent_keeps_the_parents_history(run_dir, tmp_path):
+    """A shipped model fine-tuned and exported to its own path (data/checkpoints/small.pt) must not lose the record
+    of the training it started from: the export reads the run's init.json and the parent's record first."""
+    from seeclear_lite.evaluation.export import export_run
+
+    exp = _export(run_dir, tmp_path)
+    parent = json.loads(exp.with_suffix(".json").read_text())
+    parent_history = (tmp_path / "exp_history.csv").read_bytes()
+    out = tmp_path / "ft"
+    assert cli(["train", "--config", "tiny", *MICRO, "stages.0.steps=1", "--init", str(exp), "--out", str(out)]) == 0
+    rec = export_run(out, exp, overwrite=True, score=False, log=lambda *a, **k: None)
+    assert json.loads(exp.with_suffix(".json").read_text()) == rec and rec["step"] == 1
+    assert rec["init"]["init_from"] == str(exp) and rec["init"]["step"] == parent["step"] > 1
+    kept = rec["init"]["parent_record"]
+    assert kept["step"] == parent["step"] and kept["stages"] == parent["stages"]
+    assert kept["training_wall_s"] == parent["training_wall_s"] and "init" not in kept   # the parent was from scratch
+    # its history and curves are kept beside the fine-tune's own (which replaced them)
+    assert (tmp_path / "exp_init_history.csv").read_bytes() == parent_history
+    assert (tmp_path / "exp_history.csv").read_bytes() != parent_history
+    assert (tmp_path / "exp_init_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # exported again, the parent file is now the fine-tune itself: said, not mistaken for the parent
+    again = export_run(out, tmp_path / "again.pt", score=False, log=lambda *a, **k: None)
+    assert again["init"]["parent_record"] is None and "changed" in again["init"]["note"]
+
+
 def test_sample_records_the_weights_it_used(run_dir, lr_clip, tmp_path, capsys):
     exp = _export(run_dir, tmp_path)
     assert cli(["sample", "--checkpoint", str(exp), "--input", str(lr_clip), "--output", str(tmp_path / "o"),

@@ -15,7 +15,11 @@ Two files are written (atomically; an existing file is kept unless ``--overwrite
   manifest, or the corpus manifest's), the git commit, and the validation of the *exported* weights (float16
   read back into the float32 model, exactly as shipped) against bicubic on the held-out clip(s), with the
   evaluation harness of ``python -m seeclear_lite evaluate``: PSNR / SSIM on RGB and Y, LPIPS (when its weights
-  are in the cache), tMAE and tLP.
+  are in the cache), tMAE and tLP. A run started with ``train --init`` (a fine-tune) also records where its
+  weights came from (``init``: the run's ``init.json``, and the record of that export when its JSON is still beside
+  it with the same sha256), so a fine-tuned shipped model keeps its whole history; the parent's history and
+  curves are kept beside the export as ``<out>_init_history.csv`` / ``<out>_init_curves.png`` (its validation
+  windows may differ from the fine-tune's, so the two are not drawn as one curve).
 
 Beside them: ``<out>_history.csv`` (the run's loss / validation rows, the whole run) and
 ``<out>_curves.png`` (that history drawn, with bicubic on the validation windows; when matplotlib is installed).
@@ -41,11 +45,12 @@ from ..diffusion import BlurringResShift
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
 from ..utils.lock import LockedError, file_lock, output_option, refuse_overlap
-from ..utils.io import atomic_torch_save, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
+from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
 from ..training.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config,
                                    load_checkpoint)
 from ..training.curves import training_curves
 from ..training.engine import history_csv
+from ..training.preflight import INIT_RECORD
 from ..training.validation import Validator
 from .harness import evaluate
 
@@ -188,6 +193,8 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
     src = find_source(run_or_checkpoint, which)
     ck = load_checkpoint(src)
     cfg = checkpoint_config(ck)
+    lineage = init_lineage(src)     # read before writing: a fine-tune may replace the very export it started from
+    parent_files = parent_history_files(lineage, out)
     weights = half_weights(ck["ema"] if ck.get("ema") is not None else ck["model"])
     timing = ck.get("timing") or {}
     shipped = {"format": CHECKPOINT_FORMAT, "kit_version": ck.get("kit_version"), "config": ck["config"],
@@ -218,6 +225,8 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
                         for r in history if r.get("val_psnr") is not None],
         "config": ck["config"],
     }
+    if lineage is not None:
+        record["init"] = lineage
     if score:
         dev = get_device(device=device)
         record["validation"] = score_checkpoint(out, gt=gt, clips=clips, use_lpips=use_lpips, device=dev,
@@ -227,11 +236,58 @@ def export_run(run_or_checkpoint, out, which: str = "best", overwrite: bool = Fa
         record["val_bicubic"] = bicubic_on_validation(cfg, dev, log)
     atomic_write_text(record_path, json.dumps(record, indent=1) + "\n")
     log(f"record: {record_path}")
+    for path, data in parent_files.items():
+        atomic_write_bytes(path, data)
+        log(f"the training it was fine-tuned from: {path}")
     write_curves(out, rows, cfg.stages, record.get("val_bicubic"), ck["step"], log)
     if size > MAX_SHIPPED_BYTES:
         log(f"note: {out.name} is {size / 2**20:.1f} MiB, over the {MAX_SHIPPED_BYTES // 2**20} MiB a committed "
             f"checkpoint may have")
     return record
+
+
+#: What :func:`init_lineage` keeps of the record of the export a fine-tune started from.
+PARENT_KEYS = ("checkpoint", "exported_from", "preset", "step", "stages", "training_wall_s", "training_devices",
+               "training_data", "git_commit", "exported", "best_during_training", "val_history", "init")
+
+
+def init_lineage(src: Path) -> dict | None:
+    """Where the weights of the run that wrote ``src`` started: its ``init.json`` (``train --init``), plus the
+    essentials of that checkpoint's export record when the record is beside it and still describes the same file
+    (sha256); nested, so a fine-tune of a fine-tune keeps the chain. None for a run trained from scratch."""
+    for folder in (src.parent, src.parent.parent):
+        path = folder / INIT_RECORD
+        if path.is_file():
+            break
+    else:
+        return None
+    lineage = json.loads(path.read_text())
+    parent = Path(lineage.get("init_from", ""))
+    parent_record = parent.with_suffix(".json")
+    if not (parent.is_file() and parent_record.is_file()):
+        lineage["parent_record"] = None
+        lineage["note"] = f"{parent} or its record is no longer there"
+    elif sha256_file(parent) != lineage.get("sha256"):
+        lineage["parent_record"] = None
+        lineage["note"] = f"{parent} has changed since the run started from it (sha256 differs)"
+    else:
+        rec = json.loads(parent_record.read_text())
+        lineage["parent_record"] = {k: rec[k] for k in PARENT_KEYS if k in rec}
+    return lineage
+
+
+def parent_history_files(lineage: dict | None, out: Path) -> dict:
+    """``{path beside out: bytes}``: the history CSV and curves of the export a fine-tune started from (read now,
+    before ``out``'s own files may replace them), to be written as ``<out>_init_history.csv`` / ``_curves.png``."""
+    if not lineage or not lineage.get("parent_record"):
+        return {}
+    parent = Path(lineage["init_from"])
+    files = {}
+    for suffix in ("_history.csv", "_curves.png"):
+        src = parent.with_name(parent.stem + suffix)
+        if src.is_file():
+            files[out.with_name(out.stem + "_init" + suffix)] = src.read_bytes()
+    return files
 
 
 def run_history(src: Path, fallback: list) -> list:
@@ -324,7 +380,8 @@ def main(args: argparse.Namespace) -> int:
         if out.suffix != ".pt":
             raise ValueError(f"--out must name a .pt file (the JSON goes beside it), got {out}")
         written = [out, out.with_suffix(".json"), out.with_name(out.stem + "_history.csv"),
-                   out.with_name(out.stem + "_curves.png")]
+                   out.with_name(out.stem + "_curves.png"), out.with_name(out.stem + "_init_history.csv"),
+                   out.with_name(out.stem + "_init_curves.png")]
         for p in written:
             refuse_overlap(p, "--out", [("--run", args.run), ("--gt", args.gt)])
         if out.parent.exists() and not out.parent.is_dir():
