@@ -13,7 +13,7 @@ from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.io import quantize, read_image, list_frames
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.diffusion import BlurringResShift
-from seeclear_lite.evaluation.tradeoff import plan_points, tradeoff
+from seeclear_lite.evaluation.tradeoff import plan_points, plane_summary, tradeoff
 from seeclear_lite.metrics.clip_scores import ClipScores
 from seeclear_lite.training import checkpoint_super_resolver, train
 from seeclear_lite.training.engine import selection_value
@@ -70,6 +70,14 @@ def test_every_point_is_the_samplers_output_scored_by_the_one_loop(checkpoint, t
         for k in ("psnr_y", "ssim_rgb", "tmae"):
             assert pts[name]["average"][k] == pytest.approx(want[k], abs=1e-9), (name, k)
     assert pts["bicubic"]["average"]["lpips_vgg"] is not None
+    # what an export's JSON keeps of it: gains over bicubic, one row per output, bicubic not among them
+    summary = plane_summary(rec, "test", "cpu")
+    assert [q["label"] for q in summary["points"]] == [p["label"] for p in rec["points"] if p["steps"]]
+    row = summary["points"][0]
+    assert row["psnr_y_gain_db"] == round(pts["steps1"]["average"]["psnr_y"] - pts["bicubic"]["average"]["psnr_y"], 3)
+    assert row["lpips_vgg_gain"] == round(pts["steps1"]["average"]["lpips_vgg"]
+                                          - pts["bicubic"]["average"]["lpips_vgg"], 4)
+    assert "dists" not in row and summary["bicubic"]["psnr_y"] == round(pts["bicubic"]["average"]["psnr_y"], 2)
 
 
 def test_tradeoff_cli_refuses_bad_values_before_writing(checkpoint, tmp_path, capsys):

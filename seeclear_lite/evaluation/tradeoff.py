@@ -226,6 +226,28 @@ def _score_clip(name, source, points, model, diffusion, cfg, form, device, scale
     return shown
 
 
+def plane_summary(record: dict, source: str, device: str) -> dict:
+    """The few numbers of a :func:`tradeoff` record that an export's JSON keeps under ``"plane"``: bicubic's
+    averages and, per output, its gain over bicubic (PSNR-Y in dB, LPIPS-VGG), DISTS, tLP ×100 and time.
+    ``source`` says which command made it; ``device`` the machine in words (the record only says "cpu")."""
+    bic = next(p for p in record["points"] if p["steps"] == 0)["average"]
+    dists = bic.get("dists") is not None
+
+    def rounded(a: dict) -> dict:
+        return {"dists": round(a["dists"], 4)} if dists else {}
+
+    return {
+        "source": source, "frames": record["frames"], "whole_frames": True, "device": device,
+        "bicubic": {"psnr_y": round(bic["psnr_y"], 2), "lpips_vgg": round(bic["lpips_vgg"], 4), **rounded(bic),
+                    "tlp_x100": round(bic["tlp"] * 100, 2)},
+        "points": [{"label": p["label"], "network_calls_per_clip": p["network_calls_per_clip"],
+                    "psnr_y_gain_db": round(p["average"]["psnr_y"] - bic["psnr_y"], 3),
+                    "lpips_vgg_gain": round(p["average"]["lpips_vgg"] - bic["lpips_vgg"], 4), **rounded(p["average"]),
+                    "tlp_x100": round(p["average"]["tlp"] * 100, 2), "ms_per_frame": round(p["ms_per_frame"])}
+                   for p in record["points"] if p["steps"] != 0],
+    }
+
+
 def tradeoff_markdown(record: dict) -> str:
     """One row per point: averages and the gain over bicubic (PSNR Y, LPIPS)."""
     bic = next(p for p in record["points"] if p["steps"] == 0)["average"]
