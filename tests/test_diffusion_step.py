@@ -2,6 +2,7 @@
 the multi-step forward transition, the default chain is unchanged, and the video sampler built on it gives the
 frames the loop inside ``BlurringResShift.sample`` gave before (bit for bit)."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,16 +96,31 @@ def test_sample_with_all_steps_is_the_default_chain_and_a_started_chain_uses_its
         d.sample(net, y, steps=[5, 5, 1])
 
 
+ASSET = ROOT / "tests" / "assets" / "sampler_before_step.pt"
+SHIPPED = ROOT / "data" / "checkpoints" / "small.pt"
+
+
+def sampler_frames(lr: torch.Tensor) -> dict:
+    """The shipped model's frames for ``lr`` (two clips, memory carried, the second reflect-padded), seed 5, all
+    three forms, all T = 15 steps and fresh noise per frame: what the asset pins."""
+    return {form: checkpoint_super_resolver(SHIPPED, device="cpu", form=form, seed=5, steps=15, noise="fresh")(lr)
+            for form in ("consistent", "paper", "repaired")}
+
+
 def test_the_video_sampler_through_step_gives_the_frames_of_the_loop_before_it():
-    """tests/assets/sampler_before_step.pt was written by the code before step() existed (commit 72e1823: the
-    reverse loop inside BlurringResShift.sample, called by sample_clip): the shipped model, 7 LR frames (two
-    clips, memory carried, the second reflect-padded), seed 5, all three forms, with the sampler defaults the
-    weights had then (all T = 15 steps, fresh noise per frame; the shipped default is now 2 steps)."""
-    ref = torch.load(ROOT / "tests" / "assets" / "sampler_before_step.pt", weights_only=True)
-    for form in ("consistent", "paper", "repaired"):
-        f = checkpoint_super_resolver(ROOT / "data" / "checkpoints" / "small.pt", device="cpu", form=form, seed=5,
-                                      steps=15, noise="fresh")
-        assert torch.equal(f(ref["lr"]), ref[form]), form
+    """The asset was first written by the code before step() existed (commit 72e1823: the reverse loop inside
+    BlurringResShift.sample, called by sample_clip) with the weights shipped then, and the code built on step()
+    gave the same frames bit for bit (commit d79a03b). When the shipped weights changed (2026-12-07, the
+    sampler-loss fine-tune), that same code, unchanged, wrote it again for the new weights (`python
+    tests/test_diffusion_step.py --write-asset`): the pin now guards the sampler against any later change."""
+    from seeclear_lite.utils.io import sha256_file
+
+    ref = torch.load(ASSET, weights_only=True)
+    assert ref["weights_sha256"] == sha256_file(SHIPPED), (
+        f"{ASSET.name} pins the frames of other weights than {SHIPPED.name}: if only the weights changed (the "
+        f"sampler did not), write it again with `python tests/test_diffusion_step.py --write-asset`")
+    for form, sr in sampler_frames(ref["lr"]).items():
+        assert torch.equal(sr, ref[form]), form
 
 
 def test_a_one_step_clip_is_the_first_estimate_and_fewer_steps_mean_fewer_calls():
@@ -118,3 +134,11 @@ def test_a_one_step_clip_is_the_first_estimate_and_fewer_steps_mean_fewer_calls(
     calls.clear()
     sample_clip(model, d, lr, generator=torch.Generator().manual_seed(0), steps=4, callback=lambda t, x_t, x0: calls.append(t))
     assert calls == d.timesteps(4)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-asset"]:
+    from seeclear_lite.utils.io import atomic_torch_save, sha256_file
+
+    lr = torch.load(ASSET, weights_only=True)["lr"]           # the same 7 LR frames as ever
+    atomic_torch_save({"lr": lr.clone(), **sampler_frames(lr), "weights_sha256": sha256_file(SHIPPED)}, ASSET)
+    print(f"wrote {ASSET} for {SHIPPED} ({sha256_file(SHIPPED)[:12]})")
