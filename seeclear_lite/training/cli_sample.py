@@ -42,10 +42,10 @@ from .tiling import TiledSampler, TilePlan, plan_tiles
 #: ``--max-psnr`` for sample and evaluate, with the trade-off measured by ``tradeoff`` (README, "The reverse chain
 #: on the perception-distortion plane").
 MAX_PSNR_HELP = ("the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (= --steps 1), one call per "
-                 "clip and the least drawn detail. Measured for the shipped small.pt against bicubic on four "
-                 "validation clips (PSNR-Y / LPIPS-VGG): this +1.33 dB / -0.034; its default 2 steps +0.97 / -0.046 "
-                 "(the lowest LPIPS it has); --steps 4 +0.41 / -0.030; --steps 15 -0.64 / -0.010 (the longer chain "
-                 "trades PSNR for drawn texture)")
+                 "clip and the least drawn detail. Measured for the shipped small.pt against bicubic on whole frames "
+                 "of four validation clips (PSNR-Y / LPIPS-VGG): this +1.34 dB / -0.042; its default 2 steps "
+                 "+1.18 / -0.050 (the lowest LPIPS it has); the mean of two 2-step samples +1.21 / -0.047; "
+                 "--steps 4 +0.74 / -0.037 (longer chains trade PSNR for drawn texture)")
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
 
