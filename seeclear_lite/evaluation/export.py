@@ -45,7 +45,8 @@ from ..diffusion import BlurringResShift
 from ..metrics.lpips_weights import weights_path
 from ..utils.device import device_name, get_device
 from ..utils.lock import LockedError, file_lock, output_option, refuse_overlap
-from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_png, atomic_write_text, sha256_bytes, sha256_file
+from ..utils.io import (atomic_torch_save, atomic_write_bytes, atomic_write_png, atomic_write_text, sha256_bytes,
+                        sha256_file)
 from ..training.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, CheckpointManager, checkpoint_config,
                                    load_checkpoint)
 from ..training.curves import training_curves
