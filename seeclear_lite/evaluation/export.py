@@ -256,11 +256,8 @@ def init_lineage(src: Path) -> dict | None:
     """Where the weights of the run that wrote ``src`` started: its ``init.json`` (``train --init``), plus the
     essentials of that checkpoint's export record when the record is beside it and still describes the same file
     (sha256); nested, so a fine-tune of a fine-tune keeps the chain. None for a run trained from scratch."""
-    for folder in (src.parent, src.parent.parent):
-        path = folder / INIT_RECORD
-        if path.is_file():
-            break
-    else:
+    path = run_file(src, INIT_RECORD)
+    if path is None:
         return None
     lineage = json.loads(path.read_text())
     parent = Path(lineage.get("init_from", ""))
@@ -294,11 +291,13 @@ def parent_history_files(lineage: dict | None, out: Path) -> dict:
 def run_history(src: Path, fallback: list) -> list:
     """The whole history of the run a checkpoint came from: the run folder's ``history.json`` (a checkpoint holds
     only the rows up to its own save, and the best one may be earlier than the end), else the checkpoint's rows."""
-    for folder in (src.parent, src.parent.parent):
-        path = folder / "history.json"
-        if path.is_file():
-            return json.loads(path.read_text()).get("rows") or []
-    return list(fallback)
+    path = run_file(src, "history.json")
+    return (json.loads(path.read_text()).get("rows") or []) if path is not None else list(fallback)
+
+
+def run_file(src: Path, name: str) -> Path | None:
+    """The run folder's file ``name`` for a checkpoint ``src`` (in the run folder or its ``checkpoints/``), or None."""
+    return next((f / name for f in (src.parent, src.parent.parent) if (f / name).is_file()), None)
 
 
 def write_curves(out: Path, rows: list, stages, bicubic: dict | None, step: int | None = None, log=print) -> None:

@@ -197,7 +197,8 @@ class VideoSampler:
     ``steps`` (None = all T) is the number of network calls per clip on the re-spaced schedule (1 = the
     one-step estimate), or the descending list of steps themselves, from T (e.g. ``[15, 3]``); ``noise`` how the
     noise is drawn (:data:`NOISE_MODES`). ``progress`` shows a bar over clips and one over the diffusion steps of
-    each clip. ``times`` holds the seconds spent on each clip; ``memories`` the memory state after each clip when ``keep_memories``.
+    each clip. ``times`` holds the seconds spent on each clip; ``memories`` the memory state after each clip when
+    ``keep_memories``.
     """
 
     def __init__(self, model, diffusion, clip_length: int = 5, form: str = "consistent", seed: int = 0,
