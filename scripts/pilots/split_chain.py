@@ -40,16 +40,26 @@ class SplitChain(nn.Module):
         return (self.first, self.rest)[self.last_call].update_memory(memory, feats, cond[self.last_call], **kwargs)
 
 
+def schedule(cfg) -> tuple:
+    """The fields of a diffusion config that fix the forward process (not the default sampler's calls or noise)."""
+    d = cfg.diffusion
+    return d.T, d.kappa, d.eta_power, d.min_noise_level, d.etas_end, d.patch_size, d.sigma_b2_max
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("first"), p.add_argument("rest"), p.add_argument("out")
+    p.add_argument("first", help="checkpoint for the call at t = T")
+    p.add_argument("rest", help="checkpoint for every later call")
+    p.add_argument("out", help="folder for tradeoff.json, .md, .png (replaced)")
     p.add_argument("--clips", nargs="+", default=["carphone", "chelsea", "grass", "text"])
     p.add_argument("--max-frames", type=int, default=10)
     a = p.parse_args(argv)
 
     def load_split(path, device=None, **kwargs):
         first, cfg, extra = load_model(a.first, device=device, **kwargs)
-        rest, _, _ = load_model(a.rest, device=device, **kwargs)
+        rest, rest_cfg, _ = load_model(a.rest, device=device, **kwargs)
+        if schedule(rest_cfg) != schedule(cfg):
+            raise ValueError(f"{a.first} and {a.rest} were trained on different schedules; a split chain needs one.")
         return SplitChain(first, rest, cfg.diffusion.T).eval(), cfg, extra
 
     tradeoff_module.load_model = load_split
