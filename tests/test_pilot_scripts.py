@@ -50,7 +50,7 @@ def test_gram_term_is_zero_on_the_truth_and_trains_the_output(untrained_lpips):
     assert float(loss(x0.clone(), x0, t, d, on_sampler=True)) == pytest.approx(0.0, abs=1e-6)
     out = frames(1).requires_grad_(True)
     value = loss(out, x0, t, d, on_sampler=True)
-    without = tex.make_texture_loss("gram", 0.0)(0.3, "vgg", "sampler")(out, x0, t, d, on_sampler=True)
+    without = losses.PerceptualLoss(0.3, "vgg", "sampler")(out, x0, t, d, on_sampler=True)
     assert float(value.detach()) > float(without.detach())                # the Gram term is positive here
     value.backward()
     assert out.grad.abs().sum() > 0
@@ -63,7 +63,7 @@ def test_adversarial_term_warms_the_discriminator_then_trains_the_output_alone(u
     before = [p.detach().clone() for p in loss.disc.parameters()]
     out = frames(1).requires_grad_(True)
     warm = loss(out, x0, t, d, on_sampler=True)                          # call 1: the discriminator's step only
-    base = tex.make_texture_loss("gram", 0.0)(0.3, "vgg", "sampler")(out, x0, t, d, on_sampler=True)
+    base = losses.PerceptualLoss(0.3, "vgg", "sampler")(out, x0, t, d, on_sampler=True)
     assert warm.item() == pytest.approx(base.item())
     assert any(not torch.equal(a, b) for a, b in zip(before, loss.disc.parameters()))
     value = loss(out, x0, t, d, on_sampler=True)                         # call 2: + 0.05 * -D(out)
