@@ -357,6 +357,15 @@ def test_exporting_a_fine_tune_over_its_parent_keeps_the_parents_history(run_dir
     assert (tmp_path / "exp_init_history.csv").read_bytes() == parent_history
     assert (tmp_path / "exp_history.csv").read_bytes() != parent_history
     assert (tmp_path / "exp_init_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # a fine-tune of that fine-tune, exported over it again: each generation's history moves one "_init" back
+    own_history = (tmp_path / "exp_history.csv").read_bytes()
+    out2 = tmp_path / "ft_again"
+    assert cli(["train", "--config", "tiny", *MICRO, "stages.0.steps=1", "--init", str(exp), "--out", str(out2)]) == 0
+    rec2 = export_run(out2, exp, overwrite=True, score=False, log=lambda *a, **k: None)
+    assert rec2["init"]["parent_record"]["init"]["init_from"] == str(exp)          # the nested lineage
+    assert (tmp_path / "exp_init_history.csv").read_bytes() == own_history
+    assert (tmp_path / "exp_init_init_history.csv").read_bytes() == parent_history
+    assert (tmp_path / "exp_init_init_curves.png").read_bytes()[:4] == b"\x89PNG"
     # exported again, the parent file is now the fine-tune itself: said, not mistaken for the parent
     again = export_run(out, tmp_path / "again.pt", score=False, log=lambda *a, **k: None)
     assert again["init"]["parent_record"] is None and "changed" in again["init"]["note"]

@@ -19,7 +19,8 @@ Two files are written (atomically; an existing file is kept unless ``--overwrite
   weights came from (``init``: the run's ``init.json``, and the record of that export when its JSON is still beside
   it with the same sha256), so a fine-tuned shipped model keeps its whole history; the parent's history and
   curves are kept beside the export as ``<out>_init_history.csv`` / ``<out>_init_curves.png`` (its validation
-  windows may differ from the fine-tune's, so the two are not drawn as one curve).
+  windows may differ from the fine-tune's, so the two are not drawn as one curve), and the parent's own parent's as
+  ``<out>_init_init_*``, one ``_init`` per generation.
 
 Beside them: ``<out>_history.csv`` (the run's loss / validation rows, the whole run) and
 ``<out>_curves.png`` (that history drawn, with bicubic on the validation windows; when matplotlib is installed).
@@ -276,15 +277,18 @@ def init_lineage(src: Path) -> dict | None:
 
 def parent_history_files(lineage: dict | None, out: Path) -> dict:
     """``{path beside out: bytes}``: the history CSV and curves of the export a fine-tune started from (read now,
-    before ``out``'s own files may replace them), to be written as ``<out>_init_history.csv`` / ``_curves.png``."""
+    before ``out``'s own files may replace them), to be written as ``<out>_init_history.csv`` / ``_curves.png``.
+    The parent's own ``_init_*`` files (a fine-tune of a fine-tune) move one generation back, to
+    ``<out>_init_init_*``, as ``init`` nests in the JSON: the run trained from scratch keeps its curves."""
     if not lineage or not lineage.get("parent_record"):
         return {}
     parent = Path(lineage["init_from"])
     files = {}
     for suffix in ("_history.csv", "_curves.png"):
-        src = parent.with_name(parent.stem + suffix)
-        if src.is_file():
-            files[out.with_name(out.stem + "_init" + suffix)] = src.read_bytes()
+        generation = ""
+        while (src := parent.with_name(parent.stem + generation + suffix)).is_file():
+            files[out.with_name(out.stem + "_init" + generation + suffix)] = src.read_bytes()
+            generation += "_init"
     return files
 
 
