@@ -111,8 +111,9 @@ def test_the_video_sampler_through_step_gives_the_frames_of_the_loop_before_it()
     """The asset was first written by the code before step() existed (commit 72e1823: the reverse loop inside
     BlurringResShift.sample, called by sample_clip) with the weights shipped then, and the code built on step()
     gave the same frames bit for bit (commit d79a03b). When the shipped weights changed (2026-12-07, the
-    sampler-loss fine-tune), that same code, unchanged, wrote it again for the new weights (`python
-    tests/test_diffusion_step.py --write-asset`): the pin now guards the sampler against any later change."""
+    sampler-loss fine-tune, and again for its 1-call fine-tune), that same code, unchanged, wrote it again for the
+    new weights (`python tests/test_diffusion_step.py --write-asset`): the pin guards the sampler against any later
+    change."""
     from seeclear_lite.utils.io import sha256_file
 
     ref = torch.load(ASSET, weights_only=True)

@@ -340,7 +340,7 @@ def test_resume_of_an_export_points_to_init_and_init_fine_tunes_it(run_dir, tmp_
 def test_exporting_a_fine_tune_over_its_parent_keeps_the_parents_history(run_dir, tmp_path):
     """A shipped model fine-tuned and exported to its own path (data/checkpoints/small.pt) must not lose the record
     of the training it started from: the export reads the run's init.json and the parent's record first."""
-    from seeclear_lite.evaluation.export import export_run
+    from seeclear_lite.evaluation.export import export_run, generation_history, generations
 
     exp = _export(run_dir, tmp_path)
     parent = json.loads(exp.with_suffix(".json").read_text())
@@ -366,6 +366,10 @@ def test_exporting_a_fine_tune_over_its_parent_keeps_the_parents_history(run_dir
     assert (tmp_path / "exp_init_history.csv").read_bytes() == own_history
     assert (tmp_path / "exp_init_init_history.csv").read_bytes() == parent_history
     assert (tmp_path / "exp_init_init_curves.png").read_bytes()[:4] == b"\x89PNG"
+    chain = generations(rec2)                                        # oldest first, each with its history file
+    assert [g["step"] for g in chain] == [parent["step"], 1, 1] and chain[-1] is rec2
+    assert [generation_history(exp, back).read_bytes() for back in (2, 1)] == [parent_history, own_history]
+    assert generations(parent) == [parent]                            # trained from scratch: itself alone
     # exported again, the parent file is now the fine-tune itself: said, not mistaken for the parent
     again = export_run(out, tmp_path / "again.pt", score=False, log=lambda *a, **k: None)
     assert again["init"]["parent_record"] is None and "changed" in again["init"]["note"]

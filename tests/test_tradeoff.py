@@ -13,7 +13,7 @@ from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.io import quantize, read_image, list_frames
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.diffusion import BlurringResShift
-from seeclear_lite.evaluation.tradeoff import plan_points, plane_summary, tradeoff
+from seeclear_lite.evaluation.tradeoff import crop_points, plan_points, plane_summary, tradeoff
 from seeclear_lite.metrics.clip_scores import ClipScores
 from seeclear_lite.training import checkpoint_super_resolver, train
 from seeclear_lite.training.engine import selection_value
@@ -38,6 +38,11 @@ def test_plan_has_bicubic_first_step_chains_seeds_and_their_mean():
     pts = plan_points(T=4, default_steps=4, steps=None, mean_of=3, seed=5)
     assert [p.name for p in pts] == ["bicubic", "steps1", "steps2", "steps4", "steps4_seed6", "steps4_seed7", "mean3"]
     assert pts[-1].seeds == (5, 6, 7) and pts[3].default and not pts[1].default
+    assert [p.name for p in crop_points(pts)] == ["bicubic", "steps1", "steps2", "steps4", "mean3"]
+    one = plan_points(T=15, default_steps=1, steps=[1, 2, 4], mean_of=2)     # a 1-call default: its seed is a first step
+    assert [p.label for p in one][1:] == ["first step x̂0(x_T) (default)", "2-step chain", "4-step chain",
+                                          "first step, seed 1", "mean of 2 samples"]
+    assert [p.name for p in crop_points(one)] == ["bicubic", "steps1", "steps2", "mean2"]   # the chain beside it
     with pytest.raises(ValueError, match="1..T=4"):
         plan_points(4, 4, steps=[5])
     with pytest.raises(ValueError, match="--mean-of"):

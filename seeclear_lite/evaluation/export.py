@@ -275,6 +275,23 @@ def init_lineage(src: Path) -> dict | None:
     return lineage
 
 
+def generations(record: dict) -> list[dict]:
+    """The export records a model descends from, oldest first, ``record`` last: ``init.parent_record`` followed
+    down (a fine-tune of a fine-tune nests one level per generation). Where a parent's record was not kept (its
+    ``init`` says why in ``note``) the list starts at the oldest record known."""
+    chain = [record]
+    while parent := (chain[0].get("init") or {}).get("parent_record"):
+        chain.insert(0, parent)
+    return chain
+
+
+def generation_history(checkpoint: Path, back: int) -> Path:
+    """The history CSV kept beside an export for the generation ``back`` steps before it (0: its own run;
+    1: ``<stem>_init_history.csv``; 2: ``<stem>_init_init_history.csv``; see :func:`parent_history_files`)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + "_init" * back + "_history.csv")
+
+
 def parent_history_files(lineage: dict | None, out: Path) -> dict:
     """``{path beside out: bytes}``: the history CSV and curves of the export a fine-tune started from (read now,
     before ``out``'s own files may replace them), to be written as ``<out>_init_history.csv`` / ``_curves.png``.

@@ -80,18 +80,20 @@ def plan_points(T: int, default_steps: int, steps=None, mean_of: int = 3, seed: 
             raise ValueError(f"--steps: each value must be an int in 1..T={T} (network calls per clip), got {k!r}.")
     if isinstance(mean_of, bool) or not isinstance(mean_of, int) or mean_of < 1:
         raise ValueError(f"--mean-of must be an int >= 1 (samples averaged; 1 = no mean point), got {mean_of!r}.")
+    def output(k: int) -> str:
+        return "first step x̂0(x_T)" if k == 1 else f"{k}-step chain"
+
     points = [Point("bicubic", 0, (), "bicubic")]
     for k in ks:
-        label = "first step x̂0(x_T)" if k == 1 else f"{k}-step chain"
-        points.append(Point(f"steps{k}", k, (seed,), label + (" (default)" if k == default_steps else ""),
+        points.append(Point(f"steps{k}", k, (seed,), output(k) + (" (default)" if k == default_steps else ""),
                             default=k == default_steps))
     if mean_of > 1:
         if default_steps not in ks:
-            points.append(Point(f"steps{default_steps}", default_steps, (seed,), f"{default_steps}-step chain (default)",
+            points.append(Point(f"steps{default_steps}", default_steps, (seed,), f"{output(default_steps)} (default)",
                                 default=True))
         for i in range(1, mean_of):
             points.append(Point(f"steps{default_steps}_seed{seed + i}", default_steps, (seed + i,),
-                                f"{default_steps}-step chain, seed {seed + i}"))
+                                f"{output(default_steps).split(' x̂0')[0]}, seed {seed + i}"))
         points.append(Point(f"mean{mean_of}", default_steps, tuple(seed + i for i in range(mean_of)),
                             f"mean of {mean_of} samples"))
     return points
@@ -267,16 +269,25 @@ def tradeoff_markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def crop_points(points) -> list:
+    """The points the crops show: bicubic, the first step, the default, the shortest chain of two calls or more
+    (what a chain adds to the first step, also when the default is one call) and the mean of n samples."""
+    single = [p for p in points if p.steps and len(p.seeds) == 1 and "_seed" not in p.name]
+    chain = min((p.steps for p in single if p.steps >= 2), default=None)
+    return [p for p in points if p.steps == 0 or len(p.seeds) > 1
+            or (p in single and (p.steps in (1, chain) or p.default))]
+
+
 def crops_figure(crops: dict, points, path=None, size: int = 96):
     """One row per clip: a ``size`` x ``size`` HR crop (where the ground truth has the most detail) of the middle
-    frame of its first clip, as bicubic, the first step, the default chain and the mean of n draw it, and the GT."""
+    frame of its first clip, as :func:`crop_points` draw it, and the GT."""
     import matplotlib
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    show = [p for p in points if p.steps == 0 or p.steps == 1 or (p.default and len(p.seeds) == 1) or len(p.seeds) > 1]
+    show = crop_points(points)
     cols = [(p.name, p.label) for p in show] + [("GT", "ground truth")]
     fig, axes = plt.subplots(len(crops), len(cols), figsize=(2.1 * len(cols), 2.3 * len(crops)), squeeze=False)
     for r, (clip, frames) in enumerate(crops.items()):
