@@ -256,8 +256,9 @@ def tradeoff_markdown(record: dict) -> str:
     dists = bic.get("dists") is not None
     head = ("| output | calls/clip | PSNR Y | Δ vs bicubic | SSIM Y | LPIPS VGG | Δ vs bicubic | "
             + ("DISTS | " if dists else "") + "tMAE ×255 | tLP ×100 | ms/frame |")
+    calls = f"{record['default_steps']} network call" + "s" * (record["default_steps"] != 1)
     lines = [f"checkpoint `{Path(record['checkpoint']).name}` ({record['preset']}, T = {record['T']}, default "
-             f"{record['default_steps']} steps) on {', '.join(f'{c} ({n})' for c, n in record['frames'].items())}",
+             f"{calls}) on {', '.join(f'{c} ({n})' for c, n in record['frames'].items())}",
              "", head, "|---|" + "---:|" * (head.count("|") - 2)]
     for p in record["points"]:
         a = p["average"]
