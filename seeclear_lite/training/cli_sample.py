@@ -42,10 +42,11 @@ from .tiling import TiledSampler, TilePlan, plan_tiles
 #: ``--max-psnr`` for sample and evaluate, with the trade-off measured by ``tradeoff`` (README, "The reverse chain
 #: on the perception-distortion plane").
 MAX_PSNR_HELP = ("the highest-PSNR output: the network's one-step estimate x0_hat(x_T) (= --steps 1), one call per "
-                 "clip and the least drawn detail. Measured for the shipped small.pt against bicubic on whole frames "
-                 "of four validation clips (PSNR-Y / LPIPS-VGG): this +1.34 dB / -0.042; its default 2 steps "
-                 "+1.18 / -0.050 (the lowest LPIPS it has); the mean of two 2-step samples +1.21 / -0.047; "
-                 "--steps 4 +0.74 / -0.037 (longer chains trade PSNR for drawn texture)")
+                 "clip and the least drawn detail. The shipped small.pt was trained for it and samples this way by "
+                 "default. Measured for small.pt against bicubic on whole frames of four validation clips (PSNR-Y / "
+                 "LPIPS-VGG): this +1.33 dB / -0.054; --steps 2 +1.02 / -0.056 (its lowest LPIPS, 0.029 lower than "
+                 "this on printed text); the mean of two first steps +1.34 / -0.054 (0.01 dB more for two calls); "
+                 "--steps 4 +0.51 / -0.040 (longer chains trade PSNR for drawn texture)")
 #: What ``sample`` writes into ``--output`` (and replaces with ``--overwrite``).
 OUTPUTS = ("SR", "bicubic", "side_by_side.gif", "sample.json")
 
