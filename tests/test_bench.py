@@ -119,6 +119,27 @@ def test_bad_arguments_are_refused(capsys):
     assert cli(["bench", "--configs", "tiny", "--steps", "1", "--device", "cpu", "--train-steps", "0",
                 "--eval-frames", "0"]) == 2
     assert "must be >= 2" in capsys.readouterr().err
+    assert cli(["bench", "--configs", "tiny", "--steps", "4", "--calls", "5", "--device", "cpu", "--train-steps", "0",
+                "--eval-frames", "0"]) == 2
+    assert "--calls" in capsys.readouterr().err
+
+
+def test_calls_time_the_re_spaced_chain(tmp_path, monkeypatch):
+    """``--calls K`` times K network calls of the T-step schedule (what `sample --steps K` runs), not all T."""
+    import seeclear_lite.kit.bench_measure as bm
+
+    seen = []
+    real = bm.sample_clip
+    monkeypatch.setattr(bm, "sample_clip", lambda *a, **k: seen.append(k.get("steps")) or real(*a, **k))
+    assert cli(["bench", "--configs", "tiny", "--size", "64", "--steps", "4", "--calls", "1", "--repeats", "1",
+                "--warmup", "0", "--variants", "eager_fp32", "--device", "cpu", "--train-steps", "0",
+                "--eval-frames", "0", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "bench.json").read_text())
+    assert seen == [1] and rep["settings"]["steps"] == 4 and rep["settings"]["calls"] == 1
+    from seeclear_lite.models.info import flop_report
+
+    assert rep["configs"]["tiny"]["flops_per_frame"] == flop_report("tiny", size=64, steps=1)["flops_per_frame"]
+    assert "T = 4 re-spaced to 1 network call per clip" in (tmp_path / "bench.md").read_text()
 
 
 def test_size_not_fitting_the_config_is_reported_failed(tmp_path):

@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model configurations to time (default: tiny base paper)")
     parser.add_argument("--size", type=int, default=512, help="output (HR) frame size; input is size/4 (default 512)")
     parser.add_argument("--steps", type=int, default=15, help="diffusion steps T (default 15, Table 5)")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="network calls per clip: the T-step schedule re-spaced, as `sample --steps K` "
+                             "(default: T; the shipped small.pt samples with 1)")
     parser.add_argument("--clip-length", type=int, default=5, help="frames per clip m (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="timed clips per variant (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed clips per variant first (default 1)")
@@ -83,12 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def calls_note(settings: dict) -> str:
+    """", K network calls per clip" when a run timed fewer calls than T (``--calls``; reports before it time T)."""
+    calls = settings.get("calls") or settings["steps"]
+    return "" if calls == settings["steps"] else f" re-spaced to {calls} network call{'s' * (calls != 1)} per clip"
+
+
 def markdown(report: dict) -> str:
     dev = report["device"]
     s = report["settings"]
     lines = ["# Sampling speed (Table 5 setting)", "",
-             f"Device: **{dev.get('name')}** ({dev['type']}, torch {dev['torch']}). Input {s['lr_size']}x{s['lr_size']} "
-             f"-> output {s['size']}x{s['size']}, T = {s['steps']}, m = {s['clip_length']} frames per clip, "
+             f"Device: **{dev.get('name')}** ({dev['type']}, torch {dev['torch']}). Input {s['lr_size']}x"
+             f"{s['lr_size']} -> output {s['size']}x{s['size']}, T = {s['steps']}{calls_note(s)}, "
+             f"m = {s['clip_length']} frames per clip, "
              f"median of {s['repeats']} clip(s) after {s['warmup']} warm-up; time per output frame = clip time / m, "
              f"distiller included. TFLOP/s = counted FLOPs per frame (`info --flops`: convolutions, matmuls, "
              f"attention; a floor) / time per frame.", "",
@@ -174,7 +184,8 @@ def _write(report: dict, out: Path | None, profile_text: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        report = measure_bench(args.configs, size=args.size, steps=args.steps, clip_length=args.clip_length,
+        report = measure_bench(args.configs, size=args.size, steps=args.steps, calls=args.calls,
+                               clip_length=args.clip_length,
                                repeats=args.repeats, warmup=args.warmup, variants=args.variants,
                                use_compile=args.compile, profile_step=args.profile_step,
                                train_preset=args.train_preset, train_steps=args.train_steps,

@@ -170,8 +170,10 @@ def build_bench_model(name: str, steps: int, device: torch.device, seed: int):
     return model.to(device).eval(), BlurringResShift.from_config(cfg.diffusion)
 
 
-def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: int, repeats: int, seed: int):
-    """Time ``sample_clip`` (Algorithm 1 on one clip) for ``variant``; returns (result dict, SR output)."""
+def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: int, repeats: int, seed: int,
+                 calls: int | None = None):
+    """Time ``sample_clip`` (Algorithm 1 on one clip, ``calls`` network calls on the re-spaced schedule; None: all
+    T) for ``variant``; returns (result dict, SR output)."""
     device = lr01.device
     amp, channels_last, comp = VARIANTS[variant]
     set_channels_last(model, channels_last)
@@ -194,7 +196,7 @@ def time_variant(model, diffusion, lr01: torch.Tensor, variant: str, *, warmup: 
             gen = torch.Generator(device=device).manual_seed(seed)
             _sync(device)
             t0 = time.perf_counter()
-            out, _ = sample_clip(net, diffusion, lr01, generator=gen)
+            out, _ = sample_clip(net, diffusion, lr01, generator=gen, steps=calls)
             _sync(device)
             if i == 0:
                 first = time.perf_counter() - t_first
@@ -357,6 +359,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
     """Fill ``entry`` with configuration ``name``'s FLOPs and variants (``save(profile_text)`` after each one);
     returns the profile of its fastest variant (``profile_step``)."""
     size, steps, clip_length = settings["size"], settings["steps"], settings["clip_length"]
+    calls = settings.get("calls") or steps
     variants, lr_size = settings["variants"], settings["lr_size"]
     profile_text = ""
     try:
@@ -372,7 +375,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
     g = torch.Generator().manual_seed(seed)
     lr01 = torch.rand(1, clip_length, 3, lr_size, lr_size, generator=g).to(device)
     try:   # counted FLOPs per output frame (meta tensors, seconds): gives each variant's achieved TFLOP/s
-        entry["flops_per_frame"] = flop_report(name, size=size, steps=steps,
+        entry["flops_per_frame"] = flop_report(name, size=size, steps=calls,
                                                clip_length=clip_length)["flops_per_frame"]
     except (ValueError, RuntimeError) as err:
         entry["flops_per_frame"] = None
@@ -386,7 +389,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
             return
         try:
             res, net, out = time_variant(model, diffusion, lr01, v, warmup=settings["warmup"],
-                                         repeats=settings["repeats"], seed=seed)
+                                         repeats=settings["repeats"], seed=seed, calls=calls)
         except (RuntimeError, torch.cuda.OutOfMemoryError) as err:   # e.g. out of memory, compile errors
             entry["variants"][v] = _failure(err)
             log(f"[bench] {name} {v}: {entry['variants'][v]['reason']}")
@@ -439,7 +442,8 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
     return profile_text
 
 
-def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: int = 15, clip_length: int = 5,
+def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: int = 15, calls: int | None = None,
+                  clip_length: int = 5,
                   repeats: int = 3, warmup: int = 1, variants=tuple(VARIANTS), use_compile: bool = False,
                   profile_step: bool = False, train_preset: str = "base", train_steps: int = 10, train_warmup: int = 3,
                   eval_frames: int = 6, pack: Path | None = None, device=None, seed: int = 0, on_update=None,
@@ -447,19 +451,24 @@ def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: 
     """Every measurement of the benchmark (module docstring of :mod:`.bench`), as one report dict: the machine's
     peak, training throughput (``train_steps`` > 0), the evaluation metrics' cost (``eval_frames`` > 0), then per
     configuration its parameters, counted FLOPs and each variant's timing. ``on_update(report, profile_text)`` is
-    called after every measurement, so that a time-capped run keeps what was done."""
+    called after every measurement, so that a time-capped run keeps what was done. ``calls``: network calls per clip
+    (the T = ``steps`` schedule re-spaced, as ``sample --steps K``; None: T)."""
     device = get_device(device=device)
     if size % 4 or size < 4:
         raise ValueError(f"size (--size) must be a positive multiple of 4 (x4 super-resolution), got {size}.")
     if steps < 2:
         raise ValueError(f"steps (--steps, the diffusion's T) must be >= 2, got {steps}; Table 5 uses 15.")
+    if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= steps):
+        raise ValueError(f"calls (--calls) must be an int in 1..T = {steps} (network calls per clip), got {calls!r}; "
+                         f"leave it out to time all T steps.")
     if repeats < 1 or warmup < 0 or clip_length < 1:
         raise ValueError("repeats and clip_length must be >= 1 and warmup >= 0 (--repeats, --clip-length, --warmup).")
     variants = ["eager_fp32"] + [v for v in variants if v != "eager_fp32"]
     lr_size = size // 4
     report = {"format": BENCH_FORMAT, "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "device": device_description(device),
-              "settings": {"size": size, "lr_size": lr_size, "steps": steps, "clip_length": clip_length,
+              "settings": {"size": size, "lr_size": lr_size, "steps": steps, "calls": calls or steps,
+                           "clip_length": clip_length,
                            "repeats": repeats, "warmup": warmup, "variants": variants,
                            "compile": bool(use_compile)},
               "paper": PAPER_FIGURES, "configs": {}, "training": None}
