@@ -80,8 +80,9 @@ def plan_points(T: int, default_steps: int, steps=None, mean_of: int = 3, seed: 
             raise ValueError(f"--steps: each value must be an int in 1..T={T} (network calls per clip), got {k!r}.")
     if isinstance(mean_of, bool) or not isinstance(mean_of, int) or mean_of < 1:
         raise ValueError(f"--mean-of must be an int >= 1 (samples averaged; 1 = no mean point), got {mean_of!r}.")
-    def output(k: int) -> str:
-        return "first step x̂0(x_T)" if k == 1 else f"{k}-step chain"
+
+    def output(k: int, short: bool = False) -> str:
+        return ("first step" if short else "first step x̂0(x_T)") if k == 1 else f"{k}-step chain"
 
     points = [Point("bicubic", 0, (), "bicubic")]
     for k in ks:
@@ -93,7 +94,7 @@ def plan_points(T: int, default_steps: int, steps=None, mean_of: int = 3, seed: 
                                 default=True))
         for i in range(1, mean_of):
             points.append(Point(f"steps{default_steps}_seed{seed + i}", default_steps, (seed + i,),
-                                f"{output(default_steps).split(' x̂0')[0]}, seed {seed + i}"))
+                                f"{output(default_steps, short=True)}, seed {seed + i}"))
         points.append(Point(f"mean{mean_of}", default_steps, tuple(seed + i for i in range(mean_of)),
                             f"mean of {mean_of} samples"))
     return points

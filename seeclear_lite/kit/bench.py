@@ -87,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------- report
 def calls_note(settings: dict) -> str:
-    """", K network calls per clip" when a run timed fewer calls than T (``--calls``; reports before it time T)."""
+    """The text " re-spaced to K network calls per clip" for a run that timed K < T calls (``--calls``), else
+    the empty string."""
     calls = settings.get("calls") or settings["steps"]
     return "" if calls == settings["steps"] else f" re-spaced to {calls} network call{'s' * (calls != 1)} per clip"
 
@@ -185,8 +186,7 @@ def _write(report: dict, out: Path | None, profile_text: str) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         report = measure_bench(args.configs, size=args.size, steps=args.steps, calls=args.calls,
-                               clip_length=args.clip_length,
-                               repeats=args.repeats, warmup=args.warmup, variants=args.variants,
+                               clip_length=args.clip_length, repeats=args.repeats, warmup=args.warmup, variants=args.variants,
                                use_compile=args.compile, profile_step=args.profile_step,
                                train_preset=args.train_preset, train_steps=args.train_steps,
                                train_warmup=args.train_warmup, eval_frames=args.eval_frames, pack=args.pack,

@@ -443,8 +443,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
 
 
 def measure_bench(configs=("tiny", "base", "paper"), *, size: int = 512, steps: int = 15, calls: int | None = None,
-                  clip_length: int = 5,
-                  repeats: int = 3, warmup: int = 1, variants=tuple(VARIANTS), use_compile: bool = False,
+                  clip_length: int = 5, repeats: int = 3, warmup: int = 1, variants=tuple(VARIANTS), use_compile: bool = False,
                   profile_step: bool = False, train_preset: str = "base", train_steps: int = 10, train_warmup: int = 3,
                   eval_frames: int = 6, pack: Path | None = None, device=None, seed: int = 0, on_update=None,
                   log=print) -> dict:
