@@ -13,7 +13,7 @@ from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.io import quantize, read_image, list_frames
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.diffusion import BlurringResShift
-from seeclear_lite.evaluation.tradeoff import crop_points, plan_points, plane_summary, tradeoff
+from seeclear_lite.evaluation.tradeoff import _label_groups, crop_points, plan_points, plane_summary, tradeoff
 from seeclear_lite.metrics.clip_scores import ClipScores
 from seeclear_lite.training import checkpoint_super_resolver, train
 from seeclear_lite.training.engine import selection_value
@@ -136,3 +136,11 @@ def test_a_validation_clip_smaller_than_the_crop_is_validated_whole_along_that_s
     frame = read_image(list_frames(sample_root() / "GT" / VALIDATION_CLIP)[0]).shape[-2:]
     assert small[0]["gt"].shape[-2:] == (32, 32)
     assert whole[0]["gt"].shape[-2:] == frame and whole[0]["lr"].shape[-2:] == (frame[0] // 4, frame[1] // 4)
+
+
+def test_near_equal_points_share_one_label():
+    """The first step and the mean of its samples a hair apart get one two-line label, not two on top of each
+    other; points apart keep their own."""
+    xy = [(25.9, 0.402), (27.24, 0.3488), (26.93, 0.3462), (26.42, 0.3629), (27.25, 0.3487)]
+    assert _label_groups(xy) == [0, 1, 2, 3, 1]
+    assert _label_groups([(1.0, 1.0)]) == [0]                    # one point: no zero-range division

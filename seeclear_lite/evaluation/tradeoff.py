@@ -321,6 +321,19 @@ def _busiest_window(gt: torch.Tensor, z: int) -> tuple[int, int]:
     return where
 
 
+def _label_groups(xy: list, near: float = 0.05) -> list:
+    """For labels of the points ``xy``: the index of the point whose label each one joins (itself when no point
+    before it is within ``near`` of it, as a fraction of each axis' range), so near-equal outputs (the first step
+    and the mean of its samples) get one label of two lines instead of two labels on top of each other."""
+    xs, ys = [x for x, _ in xy], [y for _, y in xy]
+    dx, dy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    owner = []
+    for i, (x, y) in enumerate(xy):
+        owner.append(next((owner[j] for j, (u, v) in enumerate(xy[:i])
+                           if abs(x - u) < near * dx and abs(y - v) < near * dy), i))
+    return owner
+
+
 def plane_figure(record: dict, path=None):
     """The PSNR-LPIPS plane of a :func:`tradeoff` record (left) and every point's gain over bicubic beside the
     paper's Table 1 gains (right; another scale: a direction, not a target). Written to ``path`` as PNG."""
@@ -339,15 +352,23 @@ def plane_figure(record: dict, path=None):
         a.grid(alpha=0.3)
     ax.plot([p["average"]["psnr_y"] for p in chain], [p["average"]["lpips_vgg"] for p in chain], "-", color="C0",
             alpha=0.5, zorder=1)
+    labelled = [p for p in pts if "_seed" not in p["name"]]
+    owner = _label_groups([(p["average"]["psnr_y"], p["average"]["lpips_vgg"]) for p in labelled])
+    x_right = min(p["average"]["psnr_y"] for p in labelled) + 0.75 * (
+        max(p["average"]["psnr_y"] for p in labelled) - min(p["average"]["psnr_y"] for p in labelled))
+    for i, p in enumerate(labelled):
+        if owner[i] == i:     # one label per group of near-equal points; in the right quarter it ends at the point
+            a = p["average"]
+            right = a["psnr_y"] > x_right
+            text = "\n".join(q["label"] for j, q in enumerate(labelled) if owner[j] == i)
+            ax.annotate(text, (a["psnr_y"], a["lpips_vgg"]), textcoords="offset points", xytext=(-6 if right else 5, 5),
+                        ha="right" if right else "left", va="bottom", fontsize=8)
     for p in pts:
         a = p["average"]
         style = ("s", "k", 70) if p["steps"] == 0 else ("D", "C3", 60) if len(p["seeds"]) > 1 else \
             ("o", "C0", 22) if "_seed" in p["name"] else ("^", "C2", 80) if p["steps"] == 1 else ("o", "C0", 60)
         ax.scatter(a["psnr_y"], a["lpips_vgg"], marker=style[0], color=style[1], s=style[2], zorder=2,
                    edgecolors="k" if p["default"] else "none", linewidths=1.5)
-        if "_seed" not in p["name"]:
-            ax.annotate(p["label"], (a["psnr_y"], a["lpips_vgg"]), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8)
         if p["steps"]:
             bx.scatter(a["psnr_y"] - bic["psnr_y"], a["lpips_vgg"] - bic["lpips_vgg"], marker=style[0],
                        color=style[1], s=style[2] * 0.7)
