@@ -13,7 +13,7 @@ from seeclear_lite.__main__ import main as cli
 from seeclear_lite.data.io import quantize, read_image, list_frames
 from seeclear_lite.data.samples import VALIDATION_CLIP, sample_root
 from seeclear_lite.diffusion import BlurringResShift
-from seeclear_lite.evaluation.tradeoff import _label_groups, crop_points, plan_points, plane_summary, tradeoff
+from seeclear_lite.evaluation.tradeoff import _label_groups, chain_against_first, crop_points, plan_points, plane_summary, tradeoff
 from seeclear_lite.metrics.clip_scores import ClipScores
 from seeclear_lite.training import checkpoint_super_resolver, train
 from seeclear_lite.training.engine import selection_value
@@ -144,3 +144,13 @@ def test_near_equal_points_share_one_label():
     xy = [(25.9, 0.402), (27.24, 0.3488), (26.93, 0.3462), (26.42, 0.3629), (27.25, 0.3487)]
     assert _label_groups(xy) == [0, 1, 2, 3, 1]
     assert _label_groups([(1.0, 1.0)]) == [0]                    # one point: no zero-range division
+
+
+def test_the_chain_set_against_the_first_step():
+    """The default when it is a chain; with a 1-call default the shortest chain scored, never a seed row."""
+    from dataclasses import asdict
+
+    two = [asdict(p) for p in plan_points(T=15, default_steps=2, steps=[1, 2, 4], mean_of=2)]
+    one = [asdict(p) for p in plan_points(T=15, default_steps=1, steps=[1, 2, 4], mean_of=2)]
+    four = [asdict(p) for p in plan_points(T=15, default_steps=4, steps=[1, 2, 4], mean_of=2)]
+    assert [chain_against_first(p)["name"] for p in (two, one, four)] == ["steps2", "steps2", "steps4"]

@@ -271,6 +271,13 @@ def tradeoff_markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chain_against_first(points: list[dict]) -> dict:
+    """The chain a :func:`tradeoff` record's first step is set against: its default when that makes two calls or
+    more, else the shortest chain scored (what a second call adds to a 1-call default)."""
+    chains = [p for p in points if p["steps"] > 1 and len(p["seeds"]) == 1 and "_seed" not in p["name"]]
+    return next((p for p in chains if p["default"]), None) or min(chains, key=lambda p: p["steps"])
+
+
 def crop_points(points) -> list:
     """The points the crops show: bicubic, the first step, the default, the shortest chain of two calls or more
     (what a chain adds to the first step, also when the default is one call) and the mean of n samples."""
@@ -354,8 +361,8 @@ def plane_figure(record: dict, path=None):
             alpha=0.5, zorder=1)
     labelled = [p for p in pts if "_seed" not in p["name"]]
     owner = _label_groups([(p["average"]["psnr_y"], p["average"]["lpips_vgg"]) for p in labelled])
-    x_right = min(p["average"]["psnr_y"] for p in labelled) + 0.75 * (
-        max(p["average"]["psnr_y"] for p in labelled) - min(p["average"]["psnr_y"] for p in labelled))
+    xs = [p["average"]["psnr_y"] for p in labelled]
+    x_right = min(xs) + 0.75 * (max(xs) - min(xs))
     for i, p in enumerate(labelled):
         if owner[i] == i:     # one label per group of near-equal points; in the right quarter it ends at the point
             a = p["average"]

@@ -359,7 +359,7 @@ def _measure_config(entry: dict, name: str, device: torch.device, *, settings: d
     """Fill ``entry`` with configuration ``name``'s FLOPs and variants (``save(profile_text)`` after each one);
     returns the profile of its fastest variant (``profile_step``)."""
     size, steps, clip_length = settings["size"], settings["steps"], settings["clip_length"]
-    calls = settings.get("calls") or steps
+    calls = settings["calls"]
     variants, lr_size = settings["variants"], settings["lr_size"]
     profile_text = ""
     try:
